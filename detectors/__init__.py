@@ -1,0 +1,1 @@
+"""Pure detectors and the fall-risk model: no I/O, no database, no MQTT."""

@@ -1,0 +1,3 @@
+"""Tillsyn: welfare-technology monitoring gateway."""
+
+__version__ = "0.1.0"

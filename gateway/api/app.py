@@ -1,0 +1,19 @@
+"""FastAPI application factory: receives its collaborators, keeps them on app.state."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.api.routes import devices, health, observations
+from gateway.runtime import Runtime
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    """Build the HTTP API for a runtime."""
+    app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
+    app.state.runtime = rt
+    app.include_router(health.router)
+    app.include_router(observations.router)
+    app.include_router(devices.router)
+    return app

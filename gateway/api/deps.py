@@ -1,0 +1,52 @@
+"""FastAPI dependencies: the runtime and the authenticated staff member."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from gateway.auth import verify_token
+from gateway.config.registry import Resident, Staff
+from gateway.errors import AuthError
+from gateway.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was built with."""
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def current_staff(request: Request, rt: RuntimeDep) -> Staff:
+    """Authenticate the bearer token and return the staff member it belongs to."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        claims = verify_token(rt.token_secret(), token.strip())
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+    for staff in rt.registry.staff:
+        if staff.id == claims.staff_id:
+            return staff
+    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token for unknown staff member")
+
+
+CurrentStaff = Annotated[Staff, Depends(current_staff)]
+
+
+def resident_in_scope(resident_id: str, staff: Staff, rt: Runtime) -> Resident:
+    """The resident, if this staff member may see them (night staff: own unit only)."""
+    for res in rt.registry.residents:
+        if res.id == resident_id:
+            if staff.role == "night_staff" and res.unit != staff.unit:
+                break  # same answer as "not found": do not reveal who lives elsewhere
+            return res
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident in your scope")

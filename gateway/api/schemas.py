@@ -1,0 +1,43 @@
+"""Response schemas (one per direction, FastAPI template style)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class ObservationPublic(BaseModel):
+    """An observation as the API returns it."""
+
+    resident_id: str
+    device_id: str
+    kind: str
+    value: Any
+    ts: datetime
+    received_at: datetime
+    room: str | None
+    clock_override: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ObservationPublic:
+        """Build from a database row."""
+        return cls(resident_id=row["resident_id"], device_id=row["device_id"], kind=row["kind"],
+                   value=row["value"], ts=_dt(row["ts_ms"]), received_at=_dt(row["received_ms"]),
+                   room=row["room"], clock_override=bool(row["clock_override"]))
+
+
+class Health(BaseModel):
+    """Liveness and readiness."""
+
+    status: str
+    mqtt_connected: bool
+    database: bool
+    ingest_lag_seconds: float
+    queue_depth: int
+    devices_registered: int

@@ -1,0 +1,58 @@
+"""Signed bearer tokens (HMAC-SHA256): `tillsyn token create` and the API share the key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+from gateway.errors import AuthError
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Who a token speaks for and until when."""
+
+    staff_id: str
+    expires: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def create_token(secret: str, staff_id: str, ttl_seconds: int) -> str:
+    """Make a token for a staff member, valid for ttl_seconds."""
+    body = _b64(json.dumps({"sub": staff_id, "exp": int(time.time()) + ttl_seconds},
+                           separators=(",", ":")).encode())
+    sig = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+    return f"{body}.{sig}"
+
+
+def verify_token(secret: str, token: str) -> Claims:
+    """Check signature and expiry.
+
+    Raises:
+        AuthError: malformed, forged or expired.
+    """
+    if len(token) > 2048 or token.count(".") != 1:
+        raise AuthError("malformed token")
+    body, sig = token.split(".")
+    expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(sig, expected):
+        raise AuthError("invalid token signature")
+    try:
+        claims = json.loads(_unb64(body))
+        staff_id, expires = str(claims["sub"]), int(claims["exp"])
+    except (ValueError, KeyError, TypeError):
+        raise AuthError("malformed token") from None
+    if expires < time.time():
+        raise AuthError("token expired")
+    return Claims(staff_id, expires)

@@ -1,0 +1,143 @@
+"""The `tillsyn` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from gateway.errors import ConfigError
+
+app = typer.Typer(help="Tillsyn monitoring gateway.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+registry_app = typer.Typer(help="Residents, staff, units and devices.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for scripts and integrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(registry_app, name="registry")
+app.add_typer(token_app, name="token")
+
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Gateway configuration YAML")]
+
+
+def fail(problems: list[str]) -> NoReturn:
+    """Print one line per problem and exit with status 2."""
+    for line in problems:
+        err.print(line, markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="Configuration YAML")]) -> None:
+    """Validate a configuration file, its profiles and its registry; print OK or problems."""
+    from gateway.config.loader import load_config, load_registry, registry_path
+    from gateway.profiles.loader import check_registry, load_profiles
+
+    try:
+        config = load_config(file)
+        profiles = load_profiles(config.profiles_dir)
+        reg = registry_path(config, file)
+        if reg is not None:
+            check_registry(load_registry(reg), profiles, reg)
+    except ConfigError as exc:
+        fail(exc.problems)
+    out.print("OK")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt) -> None:
+    """Apply database migrations up to the newest schema."""
+    from gateway.config.loader import load_config
+    from gateway.storage.migrate import upgrade
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        fail(exc.problems)
+    upgrade(cfg.storage.url)
+    out.print(f"database at revision head ({cfg.storage.url.split('@')[-1]})")
+
+
+@registry_app.command("load")
+def registry_load(file: Annotated[Path, typer.Argument(help="Registry YAML")],
+                  profiles_dir: Annotated[Path | None, typer.Option(help="Profile folder")] = None
+                  ) -> None:
+    """Validate a registry file against the device profiles and summarise it."""
+    from gateway.config.loader import load_registry
+    from gateway.profiles.loader import check_registry, load_profiles
+
+    try:
+        registry = load_registry(file)
+        check_registry(registry, load_profiles(profiles_dir), file)
+    except ConfigError as exc:
+        fail(exc.problems)
+    devices = sum(len(r.devices) for r in registry.residents)
+    out.print(f"OK: {len(registry.units)} units, {len(registry.staff)} staff, "
+              f"{len(registry.residents)} residents, {devices} devices")
+
+
+@token_app.command("create")
+def token_create(config: ConfigOpt,
+                 staff: Annotated[str, typer.Option("--staff", help="Staff id")],
+                 hours: Annotated[int | None, typer.Option(help="Lifetime in hours")] = None
+                 ) -> None:
+    """Print a bearer token for a staff member."""
+    from gateway.auth import create_token
+    from gateway.runtime import load_runtime
+
+    try:
+        rt = load_runtime(config)
+    except ConfigError as exc:
+        fail(exc.problems)
+    if not any(s.id == staff for s in rt.registry.staff):
+        fail([f"{config}: staff id {staff!r} is not in the registry"])
+    ttl = (hours or rt.config.api.token_ttl_hours) * 3600
+    print(create_token(rt.token_secret(), staff, ttl))
+
+
+@app.command("run")
+def run(config: ConfigOpt) -> None:
+    """Run the service: ingest, storage and the HTTP API."""
+    import uvicorn
+
+    from gateway.api.app import create_app
+    from gateway.logsetup import setup_logging
+    from gateway.runtime import build_ingest, load_runtime
+
+    try:
+        rt = load_runtime(config)
+    except ConfigError as exc:
+        fail(exc.problems)
+    setup_logging(rt.config.logging.level, rt.config.logging.json_format)
+    ingest = build_ingest(rt)
+    ingest.start()
+    server = uvicorn.Server(uvicorn.Config(create_app(rt), host=rt.config.api.host,
+                                           port=rt.config.api.port, log_level="warning",
+                                           log_config=None))
+    try:
+        server.run()
+    finally:
+        ingest.stop()
+        rt.store.close()
+
+
+def _register_extra() -> None:
+    from gateway import cli_tools
+
+    cli_tools.register(app)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    _register_extra()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app()

@@ -1,0 +1,171 @@
+"""The gateway configuration file (SPEC section 5): one root model built from sections."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from gateway.config.base import StrictModel
+
+
+class MqttConfig(StrictModel):
+    """Connection to the MQTT broker."""
+
+    url: str = Field("mqtt://127.0.0.1:1883", title="Broker URL",
+                     description="mqtt://host:port or mqtts://host:port (TLS)")
+    username: str | None = Field(None, description="MQTT user name")
+    password: SecretStr | None = Field(
+        None, description="MQTT password; normally from the environment TILLSYN_MQTT_PASSWORD")
+    client_id: str = Field("tillsyn-gateway", min_length=1, max_length=64,
+                           description="Client id; the persistent session is keyed on it")
+    shared_group: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+$",
+        description="If set, subscribe through $share/<group>/ (MQTT 5) for scale-out")
+    ca_file: str | None = Field(None, description="CA bundle for mqtts://")
+    keepalive: int = Field(30, ge=5, le=3600, description="Keep-alive in seconds")
+    receive_maximum: int = Field(
+        2000, ge=1, le=65535,
+        description="How many unacknowledged QoS 1 messages the broker may have in flight to us")
+    session_expiry_seconds: int = Field(
+        7 * 24 * 3600, ge=0,
+        description="How long the broker keeps our session (queued messages) while we are away")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not (value.startswith("mqtt://") or value.startswith("mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        rest = value.split("://", 1)[1]
+        if not rest or rest.startswith(":"):
+            raise ValueError("needs a host, e.g. mqtt://127.0.0.1:1883")
+        port = rest.rsplit(":", 1)[1] if ":" in rest else None
+        if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+            raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+        return value
+
+    @model_validator(mode="after")
+    def _user_requires_pass(self) -> MqttConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        return self
+
+    @property
+    def host(self) -> str:
+        """Host part of the URL."""
+        return self.url.split("://", 1)[1].rsplit(":", 1)[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """Port part of the URL (1883 or 8883 by default)."""
+        rest = self.url.split("://", 1)[1]
+        if ":" in rest:
+            return int(rest.rsplit(":", 1)[1])
+        return 8883 if self.tls else 1883
+
+    @property
+    def tls(self) -> bool:
+        """Whether the URL asks for TLS."""
+        return self.url.startswith("mqtts://")
+
+
+class InfluxConfig(StrictModel):
+    """Optional time-series sink (not yet implemented: issue 7)."""
+
+    url: str = Field(..., description="InfluxDB v2 write API base URL")
+    org: str = Field("tillsyn", description="Organisation")
+    bucket: str = Field("tillsyn", description="Bucket")
+    token: SecretStr | None = Field(None, description="From TILLSYN_INFLUX_TOKEN")
+
+
+class StorageConfig(StrictModel):
+    """Where observations and everything else are stored."""
+
+    url: str = Field("sqlite:///var/tillsyn.db",
+                     description="sqlite:///path (default, WAL) or postgresql://user@host/db")
+    influxdb: InfluxConfig | None = Field(None, description="Optional InfluxDB sink")
+    dead_letter_max_bytes: int = Field(
+        4096, ge=64, le=1_048_576, description="Payload bytes kept in a dead letter")
+    batch_max: int = Field(
+        1000, ge=1, le=20000, description="Most messages committed in one transaction")
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not (value.startswith("sqlite:///") or value.startswith("postgresql")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
+class ApiConfig(StrictModel):
+    """The HTTP API and web UI."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="Port (0 = pick a free one)")
+    token_secret: SecretStr | None = Field(
+        None, description="Key that signs bearer tokens; from TILLSYN_API_TOKEN_SECRET")
+    token_ttl_hours: int = Field(12, ge=1, le=24 * 365, description="Token lifetime")
+
+
+class AlertDefaults(StrictModel):
+    """Site-wide alert settings; residents may override each."""
+
+    bed_exit_no_return_minutes: int = Field(20, ge=1, le=600)
+    inactivity_hours: float = Field(4, gt=0, le=48)
+    bathroom_long_minutes: int = Field(30, ge=1, le=600)
+    escalation_seconds: int = Field(120, ge=10, le=3600)
+
+
+class NightWindow(StrictModel):
+    """Local wall-clock night window, e.g. 22:00 to 07:00."""
+
+    start: str = Field("22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class SiteConfig(StrictModel):
+    """The site this gateway serves."""
+
+    id: str = Field("site-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+                    description="Used in topics tillsyn/v1/<site>/...")
+    timezone: str = Field("Europe/Stockholm", description="IANA time zone of the site")
+    night: NightWindow = Field(default_factory=NightWindow)
+    alerts: AlertDefaults = Field(default_factory=AlertDefaults)
+    max_clock_ahead_seconds: int = Field(300, ge=0)
+    max_clock_behind_days: int = Field(7, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class RegistryRef(StrictModel):
+    """Where the registry file is."""
+
+    path: str | None = Field(None, description="Registry YAML loaded at start (optional)")
+
+
+class LoggingConfig(StrictModel):
+    """Log output."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(False, description="Structured JSON log lines")
+
+
+class GatewayConfig(StrictModel):
+    """Root of the configuration file."""
+
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)  # type: ignore[arg-type]
+    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
+    api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
+    site: SiteConfig = Field(default_factory=SiteConfig)  # type: ignore[arg-type]
+    registry: RegistryRef = Field(default_factory=RegistryRef)  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    profiles_dir: str | None = Field(
+        None, description="Folder of device profile YAML files (default: the shipped ones)")

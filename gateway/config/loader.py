@@ -1,0 +1,115 @@
+"""Load and validate configuration files in one place: the only code that reads them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from gateway.config.gateway import GatewayConfig
+from gateway.config.registry import Registry
+from gateway.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+ENV_SECRETS = {
+    ("mqtt", "password"): "TILLSYN_MQTT_PASSWORD",
+    ("api", "token_secret"): "TILLSYN_API_TOKEN_SECRET",
+}
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file, turning every failure into a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}:{where}: invalid YAML: {problem}"]) from None
+
+
+def validate(model: type[M], data: Any, path: Path | str) -> M:
+    """Validate data against a model, reporting each problem as file: key: value: reason."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: top level must be a mapping, got {type(data).__name__}"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, path)) from None
+
+
+def format_errors(exc: ValidationError, path: Path | str) -> list[str]:
+    """One line per problem: file, key path, value and reason."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: {loc}: unknown key")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: {loc}: required key is missing")
+        elif err["type"] == "value_error" and "value " in msg and ": " in msg:
+            # Cross-field validators already name key paths; one line each.
+            for part in msg.split("; "):
+                lines.append(f"{path}: {part}")
+        else:
+            value = err.get("input")
+            shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"{path}: {loc}: value {shown}: {msg}")
+    return lines
+
+
+def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayConfig:
+    """Load the gateway configuration; secrets come from environment variables."""
+    path = Path(path)
+    environ = dict(os.environ) if env is None else env
+    data = read_yaml(path)
+    if isinstance(data, dict):
+        for (section, key), var in ENV_SECRETS.items():
+            if var in environ:
+                block = data.setdefault(section, {}) or {}
+                if isinstance(block, dict):
+                    block[key] = environ[var]
+                    data[section] = block
+    config = validate(GatewayConfig, data, path)
+    if config.registry.path is not None:
+        reg = Path(config.registry.path)
+        if not reg.is_absolute():
+            reg = path.parent / reg
+        if not reg.exists():
+            raise ConfigError([f"{path}: registry.path: value {config.registry.path!r}: "
+                               f"file not found ({reg})"])
+    return config
+
+
+def registry_path(config: GatewayConfig, config_path: Path | str) -> Path | None:
+    """Absolute path of the registry named in the config, if any."""
+    if config.registry.path is None:
+        return None
+    reg = Path(config.registry.path)
+    return reg if reg.is_absolute() else Path(config_path).parent / reg
+
+
+def load_registry(path: Path | str) -> Registry:
+    """Load and validate a registry file."""
+    path = Path(path)
+    return validate(Registry, read_yaml(path), path)
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """Unwrap an optional secret."""
+    return None if value is None else value.get_secret_value()

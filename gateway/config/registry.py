@@ -1,0 +1,177 @@
+"""The registry file: units, staff, residents and their devices (SPEC section 5)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gateway.config.base import StrictModel
+from gateway.config.gateway import NightWindow
+
+ObservationKind = Literal[
+    "motion", "contact", "bed", "lock", "position", "geofence", "sos", "fall",
+    "heartbeat", "battery", "availability",
+]
+OBSERVATION_KINDS: tuple[str, ...] = ObservationKind.__args__  # type: ignore[attr-defined]
+# Technical kinds about the device itself, not the person: stored without consent.
+TECHNICAL_KINDS = frozenset({"heartbeat", "battery", "availability"})
+ConsentKind = Literal["motion", "contact", "bed", "lock", "position", "geofence", "sos", "fall"]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class Unit(StrictModel):
+    """A care unit (e.g. one corridor of a care home, or a home-care district)."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str = Field(..., min_length=1)
+    escalation_unit: str | None = Field(None, description="Unit whose topic gets escalations")
+
+
+class Staff(StrictModel):
+    """A staff member; lock credentials identify staff visits."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str = Field(..., min_length=1)
+    unit: str | None = None
+    role: Literal["night_staff", "assessor", "manager", "admin"] = "night_staff"
+    lock_credentials: list[str] = Field(default_factory=list,
+                                        description='e.g. "keypad:2" (method:user)')
+
+
+class AlertOverrides(StrictModel):
+    """Per-resident overrides of the site alert defaults."""
+
+    bed_exit_no_return_minutes: int | None = Field(None, ge=1, le=600)
+    inactivity_hours: float | None = Field(None, gt=0, le=48)
+    bathroom_long_minutes: int | None = Field(None, ge=1, le=600)
+    escalation_seconds: int | None = Field(None, ge=10, le=3600)
+
+
+class Supervision(StrictModel):
+    """Digital night supervision plan."""
+
+    checks: list[str] = Field(default_factory=list)
+    all_well: list[Literal["in_bed", "in_apartment", "door_closed", "sensors_online",
+                           "not_in_bathroom_long"]] = Field(default_factory=list)
+    replaces_physical_visits: bool = False
+
+    @field_validator("checks")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        import re
+
+        for item in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item):
+                raise ValueError(f"check time {item!r} is not HH:MM")
+        return value
+
+
+class Indicator(StrictModel):
+    """A measured indicator attached to a goal."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    target: float
+    direction: Literal["at_least", "at_most"] = "at_least"
+
+
+class Goal(StrictModel):
+    """An IBIC goal."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    text: str = Field(..., min_length=1)
+    life_area: str = Field(..., pattern=r"^(d[1-9]|trygghet)$")
+    icf: str | None = Field(None, pattern=r"^[bdes]\d{1,5}$")
+    start: date
+    follow_up: date
+    indicators: list[Indicator] = Field(default_factory=list)
+
+
+class Device(StrictModel):
+    """A device installed in a resident's home."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    profile: str = Field(..., min_length=1)
+    source: str = Field(..., min_length=1, max_length=512,
+                        description="Topic without channel; for LoRaWAN the DevEUI")
+    room: str | None = None
+    exterior: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _no_wildcards(cls, value: str) -> str:
+        if "+" in value or "#" in value:
+            raise ValueError("must not contain MQTT wildcards + or #")
+        return value
+
+
+class Resident(StrictModel):
+    """A person whose home is monitored. `id` is pseudonymous; `name` never leaves the API."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    name: str = Field(..., min_length=1)
+    unit: str
+    consent: list[ConsentKind] = Field(default_factory=list)
+    night: NightWindow | None = None
+    alerts: AlertOverrides = Field(default_factory=AlertOverrides)
+    action_plan: str = ""
+    supervision: Supervision = Field(default_factory=Supervision)
+    goals: list[Goal] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+    sensor_distances_m: dict[str, float] = Field(
+        default_factory=dict, description='Walking distance between rooms, "hall-bedroom": 3.2')
+
+
+class Registry(StrictModel):
+    """Root of the registry file."""
+
+    units: list[Unit] = Field(default_factory=list)
+    staff: list[Staff] = Field(default_factory=list)
+    residents: list[Resident] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Registry:
+        problems: list[str] = []
+        unit_ids = _unique("units", [u.id for u in self.units], problems)
+        _unique("staff", [s.id for s in self.staff], problems)
+        _unique("residents", [r.id for r in self.residents], problems)
+        for i, staff in enumerate(self.staff):
+            if staff.unit is not None and staff.unit not in unit_ids:
+                problems.append(f"staff.{i}.unit: value {staff.unit!r}: no such unit")
+        creds: dict[str, str] = {}
+        for i, staff in enumerate(self.staff):
+            for j, cred in enumerate(staff.lock_credentials):
+                if cred in creds:
+                    problems.append(f"staff.{i}.lock_credentials.{j}: value {cred!r}: "
+                                    f"already used by staff {creds[cred]}")
+                creds[cred] = staff.id
+        device_ids: set[str] = set()
+        sources: set[str] = set()
+        for i, res in enumerate(self.residents):
+            if res.unit not in unit_ids:
+                problems.append(f"residents.{i}.unit: value {res.unit!r}: no such unit")
+            for j, dev in enumerate(res.devices):
+                if dev.id in device_ids:
+                    problems.append(f"residents.{i}.devices.{j}.id: value {dev.id!r}: duplicate")
+                device_ids.add(dev.id)
+                if dev.source in sources:
+                    problems.append(
+                        f"residents.{i}.devices.{j}.source: value {dev.source!r}: duplicate")
+                sources.add(dev.source)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def devices(self) -> list[tuple[Resident, Device]]:
+        """Every (resident, device) pair."""
+        return [(r, d) for r in self.residents for d in r.devices]
+
+
+def _unique(section: str, ids: list[str], problems: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item in seen:
+            problems.append(f"{section}.{i}.id: value {item!r}: duplicate")
+        seen.add(item)
+    return seen

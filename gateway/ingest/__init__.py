@@ -1,0 +1,1 @@
+"""MQTT ingest: broker -> decode through profiles -> durable commit -> acknowledge."""

@@ -1,0 +1,51 @@
+"""Map an exact MQTT topic to the registered device and the decoder for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.config.registry import Device, Registry, Resident
+from gateway.profiles.loader import ProfileLibrary
+from gateway.profiles.model import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Everything ingest needs to know about one topic."""
+
+    resident_id: str
+    device_id: str
+    room: str | None
+    decoder: str
+    options: tuple[tuple[str, object], ...]
+    consent: frozenset[str]
+
+
+class Router:
+    """Exact-topic lookup table built from the registry (O(1) per message)."""
+
+    def __init__(self, registry: Registry, library: ProfileLibrary) -> None:
+        self._routes: dict[str, Route] = {}
+        for resident, device in registry.devices():
+            profile = library.get(device.profile)
+            for channel in profile.channels:
+                self._routes[device.source + channel.suffix] = _route(resident, device, channel)
+
+    def lookup(self, topic: str) -> Route | None:
+        """Route for a topic, or None for a device not in the registry."""
+        return self._routes.get(topic)
+
+    def topics(self) -> list[str]:
+        """Every topic to subscribe to."""
+        return sorted(self._routes)
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+
+def _route(resident: Resident, device: Device, channel: Channel) -> Route:
+    consent = set(resident.consent)
+    if "position" in consent:
+        consent.add("geofence")  # a geofence transition is derived from position
+    return Route(resident.id, device.id, device.room, channel.decoder,
+                 tuple(sorted(channel.options.items())), frozenset(consent))

@@ -1,0 +1,58 @@
+"""Prometheus metrics of one gateway process (own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from gateway.ingest.pipeline import Counters
+
+
+class Metrics:
+    """Counters and gauges served on /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("tillsyn_messages_received", "MQTT messages received", registry=r)
+        self.observations = Counter("tillsyn_observations_stored", "Observations committed",
+                                    registry=r)
+        self.dead_letters = Counter("tillsyn_dead_letters", "Messages stored as dead letters",
+                                    registry=r)
+        self.redeliveries = Counter("tillsyn_redeliveries",
+                                    "Broker redeliveries recognised and not stored again",
+                                    registry=r)
+        self.unknown_device = Counter("tillsyn_unknown_device_messages",
+                                      "Messages from devices not in the registry", registry=r)
+        self.consent_filtered = Counter("tillsyn_consent_filtered",
+                                        "Readings dropped because consent does not cover them",
+                                        registry=r)
+        self.clock_overrides = Counter("tillsyn_clock_overrides",
+                                       "Device timestamps replaced by receive time", registry=r)
+        self.ignored = Counter("tillsyn_ignored_messages",
+                               "Valid messages that carry no observation", registry=r)
+        self.commit_failures = Counter("tillsyn_commit_failures",
+                                       "Batches whose commit failed and was retried", registry=r)
+        self.ingest_lag = Gauge("tillsyn_ingest_lag_seconds",
+                                "Receive-to-commit delay of the last committed batch",
+                                registry=r)
+        self.queue_depth = Gauge("tillsyn_ingest_queue_depth",
+                                 "Messages received but not yet committed", registry=r)
+        self.mqtt_connected = Gauge("tillsyn_mqtt_connected", "1 when connected to the broker",
+                                    registry=r)
+        self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
+        self.db_ok.set(1)
+
+    def add(self, c: Counters) -> None:
+        """Add the counters of one committed batch."""
+        self.messages.inc(c.messages + c.redeliveries)
+        self.observations.inc(c.observations)
+        self.dead_letters.inc(c.dead_letters)
+        self.redeliveries.inc(c.redeliveries)
+        self.unknown_device.inc(c.unknown_device)
+        self.consent_filtered.inc(c.consent_filtered)
+        self.clock_overrides.inc(c.clock_overrides)
+        self.ignored.inc(c.ignored)
+
+    def render(self) -> bytes:
+        """Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Device profiles: data that says how each device family's messages decode."""

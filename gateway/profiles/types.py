@@ -1,0 +1,30 @@
+"""What a decoder returns: readings (future observations) plus device status and problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded fact: an observation kind, its canonical value and the device time."""
+
+    kind: str
+    value: Any
+    ts: datetime | None = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Result of decoding one message.
+
+    `problems` lists fields that were present but wrong; the message still yields its
+    good readings and is also recorded as a (partial) dead letter.
+    """
+
+    readings: list[Reading] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    ignored: str | None = None

@@ -1,0 +1,63 @@
+"""Assemble a running gateway from validated configuration (the one composition root)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.config.gateway import GatewayConfig
+from gateway.config.loader import load_config, load_registry, registry_path, secret
+from gateway.config.registry import Registry
+from gateway.ingest.pipeline import Pipeline
+from gateway.ingest.router import Router
+from gateway.ingest.service import IngestService
+from gateway.metrics import Metrics
+from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
+from gateway.storage.migrate import upgrade
+from gateway.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Collaborators shared by ingest, the API and the CLI."""
+
+    config: GatewayConfig
+    registry: Registry
+    profiles: ProfileLibrary
+    store: Store
+    metrics: Metrics = field(default_factory=Metrics)
+    ingest: IngestService | None = None
+
+    def token_secret(self) -> str:
+        """Configured token key, or the one kept in the database."""
+        return secret(self.config.api.token_secret) or self.store.token_secret()
+
+
+def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
+    """Load config, profiles and registry, check them together, open storage."""
+    config = load_config(config_path)
+    profiles = load_profiles(config.profiles_dir)
+    reg_path = registry_path(config, config_path)
+    registry = load_registry(reg_path) if reg_path is not None else Registry()
+    if reg_path is not None:
+        check_registry(registry, profiles, reg_path)
+    if migrate:
+        upgrade(config.storage.url)
+    store = Store(config.storage.url)
+    return Runtime(config, registry, profiles, store)
+
+
+def build_ingest(rt: Runtime) -> IngestService:
+    """Create the ingest service for a runtime."""
+    pipeline = Pipeline(
+        Router(rt.registry, rt.profiles),
+        dead_letter_max_bytes=rt.config.storage.dead_letter_max_bytes,
+        max_ahead=timedelta(seconds=rt.config.site.max_clock_ahead_seconds),
+        max_behind=timedelta(days=rt.config.site.max_clock_behind_days))
+    rt.ingest = IngestService(rt.config.mqtt, pipeline.router, pipeline, rt.store, rt.metrics,
+                              batch_max=rt.config.storage.batch_max)
+    return rt.ingest

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the system services Tillsyn's demo and tests use, from Debian's packages.
+# As root: installs what is missing. Otherwise: prints exactly what to install, exit 2.
+set -euo pipefail
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+  || need+=(postgresql)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -eq 0 ]; then
+  echo "installing from apt: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the packaged services; Tillsyn runs its own private instances.
+  systemctl disable --now mosquitto >/dev/null 2>&1 || true
+else
+  echo "missing system packages; install them with:" >&2
+  echo "  sudo apt-get install -y ${need[*]}" >&2
+  exit 2
+fi
