@@ -85,7 +85,7 @@ def pg_bindir() -> Path | None:
     """Folder holding initdb/pg_ctl from Debian's postgresql package."""
     found = shutil.which("initdb")
     if found:
-        return Path(found).parent
+        return Path(found).resolve().parent
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
     return candidates[0].parent if candidates else None
 

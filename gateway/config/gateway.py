@@ -161,11 +161,11 @@ class LoggingConfig(StrictModel):
 class GatewayConfig(StrictModel):
     """Root of the configuration file."""
 
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)  # type: ignore[arg-type]
-    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
-    api: ApiConfig = Field(default_factory=ApiConfig)  # type: ignore[arg-type]
-    site: SiteConfig = Field(default_factory=SiteConfig)  # type: ignore[arg-type]
-    registry: RegistryRef = Field(default_factory=RegistryRef)  # type: ignore[arg-type]
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    registry: RegistryRef = Field(default_factory=RegistryRef)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     profiles_dir: str | None = Field(
         None, description="Folder of device profile YAML files (default: the shipped ones)")

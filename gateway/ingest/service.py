@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -61,7 +62,7 @@ class IngestService:
     # --- MQTT -----------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, secret(self.cfg.password))
@@ -75,7 +76,7 @@ class IngestService:
         return client
 
     def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.cfg.session_expiry_seconds
         props.ReceiveMaximum = self.cfg.receive_maximum
         return props
@@ -139,7 +140,7 @@ class IngestService:
 
     def _take(self) -> list[tuple[int, RawMessage]]:
         q = self._queue
-        batch = []
+        batch: list[tuple[int, RawMessage]] = []
         while q and len(batch) < self.batch_max:
             batch.append(q.popleft())
         return batch

@@ -213,7 +213,8 @@ def _pct_from_volts(volts: float, empty: float, full: float) -> float:
     return round(max(0.0, min(100.0, (volts - empty) / (full - empty) * 100)), 1)
 
 
-def readings_for(model: str, fields: dict[str, Any]) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+def readings_for(model: str, fields: dict[str, Any]
+                 ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
     """Map a decoded field dictionary to (kind, value) pairs and device status.
 
     Netvox R311A `contact_switch` "on" means the magnet is away, i.e. the door is open

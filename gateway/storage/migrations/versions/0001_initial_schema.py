@@ -4,9 +4,8 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 20:31:45.793895
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -15,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('at_ms', sa.BigInteger(), nullable=False),
@@ -80,11 +79,11 @@ def upgrade() -> None:
     sa.Column('value', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
-    
+
 
 
 def downgrade() -> None:
-    
+
     op.drop_table('settings')
     with op.batch_alter_table('observations', schema=None) as batch_op:
         batch_op.drop_index('ix_observations_resident_ts')
@@ -101,4 +100,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_audit_resident')
 
     op.drop_table('audit_log')
-    
+

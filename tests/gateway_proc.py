@@ -1,0 +1,56 @@
+"""Run `tillsyn run` as a real child process (so it can be SIGKILLed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.support import wait_for
+
+
+class GatewayProcess:
+    """A gateway process for a config file."""
+
+    def __init__(self, config: Path, api_port: int, log: Path) -> None:
+        self.config = config
+        self.api_port = api_port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_connected: bool = True) -> None:
+        with self.log.open("ab") as logf:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
+                stdout=logf, stderr=logf, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if wait_connected:
+            wait_for(lambda: self.health().get("mqtt_connected") is True, 60,
+                     what="gateway healthy")
+
+    def health(self) -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/healthz",
+                                        timeout=1) as r:
+                return dict(json.loads(r.read()))
+        except urllib.error.HTTPError as exc:
+            return dict(json.loads(exc.read()))
+        except OSError:
+            return {}
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
