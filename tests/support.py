@@ -64,7 +64,7 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"persistence true\npersistence_location {self.dir}/\n"
-            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
             "max_queued_bytes 0\nlog_dest none\n" + self.extra)
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)

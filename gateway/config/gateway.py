@@ -25,9 +25,16 @@ class MqttConfig(StrictModel):
         description="If set, subscribe through $share/<group>/ (MQTT 5) for scale-out")
     ca_file: str | None = Field(None, description="CA bundle for mqtts://")
     keepalive: int = Field(30, ge=5, le=3600, description="Keep-alive in seconds")
+    protocol: Literal["3.1.1", "5"] = Field(
+        "3.1.1",
+        description="MQTT protocol version. 3.1.1 is the default because paho-mqtt parses MQTT 5 "
+                    "properties of every message, which halves ingest throughput (measured, "
+                    "docs/performance.md); shared subscriptions work with both on Mosquitto, "
+                    "EMQX and HiveMQ")
     receive_maximum: int = Field(
-        2000, ge=1, le=65535,
-        description="How many unacknowledged QoS 1 messages the broker may have in flight to us")
+        1000, ge=1, le=20000,
+        description="Unacknowledged QoS 1 messages in flight to us: the MQTT 5 Receive Maximum; "
+                    "with 3.1.1 set the broker's max_inflight_messages to at most this")
     session_expiry_seconds: int = Field(
         7 * 24 * 3600, ge=0,
         description="How long the broker keeps our session (queued messages) while we are away")

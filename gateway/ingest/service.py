@@ -33,6 +33,10 @@ from gateway.storage.store import Store
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_CHUNK = 500
+# A redelivered message can only be one of the last `in-flight window` messages committed
+# before the connection broke; the broker's packet ids cycle through 65535 values, so a row
+# older than this window with the same id belongs to an earlier, acknowledged message.
+DEDUP_WINDOW = 30000
 
 
 class IngestService:
@@ -62,8 +66,10 @@ class IngestService:
     # --- MQTT -----------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
+        v5 = self.cfg.protocol == "5"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                             clean_session=None if v5 else False, manual_ack=True)
         if self.cfg.username:
             client.username_pw_set(self.cfg.username, secret(self.cfg.password))
         if self.cfg.tls:
@@ -90,16 +96,16 @@ class IngestService:
         # Messages queued from the previous connection will be redelivered by the broker;
         # processing them twice would only cost work, so drop them here.
         self._generation += 1
-        self._min_dup_seq = self._seq - self.cfg.receive_maximum - self.batch_max
+        self._min_dup_seq = self._seq - DEDUP_WINDOW
         self.connected = True
         self.metrics.mqtt_connected.set(1)
         log.info("MQTT connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
-                 flags.session_present)
+                 getattr(flags, "session_present", "?"))
         prefix = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
         topics = self.router.topics()
         for i in range(0, len(topics), SUBSCRIBE_CHUNK):
-            chunk = [(prefix + t, SubscribeOptions(qos=1)) for t in topics[i:i + SUBSCRIBE_CHUNK]]
-            client.subscribe(chunk)
+            opts: Any = SubscribeOptions(qos=1) if self.cfg.protocol == "5" else 1
+            client.subscribe([(prefix + t, opts) for t in topics[i:i + SUBSCRIBE_CHUNK]])
         log.info("subscribed to %d device topics", len(topics))
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
@@ -119,13 +125,16 @@ class IngestService:
     def start(self) -> None:
         """Connect (in the background, retrying) and start the writer."""
         self._seq = self.store.last_seq(self.client_id)
-        self._min_dup_seq = self._seq - self.cfg.receive_maximum - self.batch_max
+        self._min_dup_seq = self._seq - DEDUP_WINDOW
         self.pipeline.last_battery.update(self.store.battery_levels())
         self._writer = threading.Thread(target=self._write_loop, name="tillsyn-writer",
                                         daemon=True)
         self._writer.start()
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive,
-                                  clean_start=False, properties=self._connect_properties())
+        if self.cfg.protocol == "5":
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive,
+                                      clean_start=False, properties=self._connect_properties())
+        else:
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
         self.client.loop_start()
 
     def stop(self) -> None:

@@ -1,0 +1,128 @@
+"""Ingest benchmark: queued QoS 1 backlog drained by the gateway vs by mosquitto_sub.
+
+On a private Mosquitto, N small zigbee2mqtt messages are queued at QoS 1 for two persistent
+sessions while both are away: the gateway's and a mosquitto_sub's. Then each drains its
+backlog alone; the gateway counts as done when every message is committed (SQLite, WAL,
+synchronous=FULL, one process). Prints both rates and their ratio.
+
+Usage: python bench/ingest.py [--messages 200000] [--devices 200] [--db sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.runtime import build_ingest, load_runtime  # noqa: E402
+from gateway.storage.schema import observations  # noqa: E402
+from tests.homes import write_config  # noqa: E402
+from tests.mqtt_client import Publisher  # noqa: E402
+from tests.support import Mosquitto, Postgres, wait_for  # noqa: E402
+
+
+def registry(devices: int) -> dict[str, object]:
+    residents = []
+    for i in range(devices // 2):
+        residents.append({
+            "id": f"r-{i}", "name": f"Bench {i}", "unit": "u", "consent": ["motion", "contact"],
+            "devices": [
+                {"id": f"pir-{i}", "profile": "zigbee2mqtt.occupancy",
+                 "source": f"zigbee2mqtt/pir-{i}", "room": "hall"},
+                {"id": f"door-{i}", "profile": "zigbee2mqtt.contact",
+                 "source": f"zigbee2mqtt/door-{i}", "room": "entrance"}]})
+    return {"units": [{"id": "u", "name": "Bench"}], "staff": [], "residents": residents}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--devices", type=int, default=200)
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    args = ap.parse_args()
+    n = args.messages
+    work = Path(tempfile.mkdtemp(prefix="tillsyn-bench-"))
+    broker = Mosquitto()
+    broker.start()
+    pg = None
+    if args.db == "postgresql":
+        pg = Postgres()
+        pg.start()
+        db_url = pg.url
+    else:
+        db_url = f"sqlite:///{work}/bench.db"
+    cfg = write_config(work, broker.url, db_url, reg=registry(args.devices),
+                       client_id="bench-gateway")
+    sub_exe = shutil.which("mosquitto_sub") or "mosquitto_sub"
+    sub_args = [sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-V", "mqttv5", "-q", "1",
+                "-c", "-i", "bench-sub", "-x", "86400", "-t", "zigbee2mqtt/#"]
+    try:
+        # 1. Create both persistent sessions, then leave.
+        rt = load_runtime(cfg)
+        ingest = build_ingest(rt)
+        ingest.start()
+        wait_for(lambda: ingest.connected, what="gateway connected")
+        time.sleep(1.0)
+        ingest.stop()
+        sub = subprocess.Popen(sub_args, stdout=subprocess.DEVNULL)
+        time.sleep(1.0)
+        sub.terminate()
+        sub.wait()
+
+        # 2. Queue the backlog for both sessions.
+        pub = Publisher(broker.url, client_id="bench-pub")
+        half = args.devices // 2
+        payloads = [b'{"occupancy":true,"linkquality":87}', b'{"occupancy":false,"linkquality":87}',
+                    b'{"contact":false,"linkquality":60}', b'{"contact":true,"linkquality":60}']
+        t0 = time.perf_counter()
+        for start in range(0, n, 5000):
+            batch = []
+            for i in range(start, min(start + 5000, n)):
+                dev = i % half
+                if i % 2 == 0:
+                    batch.append((f"zigbee2mqtt/pir-{dev}", payloads[(i // 2) % 2]))
+                else:
+                    batch.append((f"zigbee2mqtt/door-{dev}", payloads[2 + (i // 2) % 2]))
+            pub.publish_many(batch)
+        pub.close()
+        print(f"queued {n} QoS 1 messages for 2 sessions in {time.perf_counter() - t0:.1f} s")
+
+        # 3. mosquitto_sub drains its backlog.
+        t0 = time.perf_counter()
+        subprocess.run([*sub_args, "-C", str(n)], stdout=subprocess.DEVNULL, check=True)
+        sub_s = time.perf_counter() - t0
+
+        # 4. The gateway drains its backlog: received, decoded, committed, acknowledged.
+        before = rt.store.count(observations)
+        rt2 = load_runtime(cfg)
+        ingest2 = build_ingest(rt2)
+        t0 = time.perf_counter()
+        ingest2.start()
+        wait_for(lambda: ingest2.committed_messages >= n, 3600, interval=0.01,
+                 what="gateway drained")
+        gw_s = time.perf_counter() - t0
+        ingest2.stop()
+        stored = rt2.store.count(observations) - before
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    finally:
+        broker.cleanup()
+        if pg is not None:
+            pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    sub_rate, gw_rate = n / sub_s, n / gw_s
+    print(f"mosquitto_sub : {n} msgs in {sub_s:6.2f} s = {sub_rate:9.0f} msg/s")
+    print(f"gateway ({args.db}): {n} msgs in {gw_s:6.2f} s = {gw_rate:9.0f} msg/s "
+          f"({stored} observations committed, peak RSS {rss_mb:.0f} MB)")
+    print(f"ratio gateway/mosquitto_sub = {gw_rate / sub_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()
