@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gateway.broker import PrivateMosquitto, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 PAYLOADS = FIXTURES / "payloads"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05,
@@ -34,51 +28,8 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0, interval: float = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    """Wait until something accepts TCP connections on localhost:port."""
-    def up() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-    wait_for(up, timeout, what=f"port {port}")
-
-
-class Mosquitto:
-    """A private Mosquitto broker on a free port with persistence in a temp folder."""
-
-    def __init__(self, extra_conf: str = "") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="tillsyn-mosq-"))
-        self.port = free_port()
-        self.extra = extra_conf
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {self.dir}/\n"
-            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
-            "max_queued_bytes 0\nlog_dest none\n" + self.extra)
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+class Mosquitto(PrivateMosquitto):
+    """The test broker."""
 
 
 def pg_bindir() -> Path | None:

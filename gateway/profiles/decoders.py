@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from gateway.config.registry import OBSERVATION_KINDS
@@ -90,6 +91,19 @@ def _battery_status(data: Mapping[str, Any], out: Decoded, field: str = "battery
 
 # --- zigbee2mqtt -------------------------------------------------------------------------
 
+
+def _z2m_ts(data: Mapping[str, Any], out: Decoded) -> datetime | None:
+    """zigbee2mqtt's optional `last_seen` (ISO 8601 or epoch ms, per its config)."""
+    value = data.get("last_seen")
+    if value is None:
+        return None
+    try:
+        return parse_ts(value)
+    except DecodeError as exc:
+        out.problems.append(f"last_seen: {exc}")
+        return None
+
+
 Z2M_LOCK_SOURCE = {0: "keypad", 1: "app", 2: "key", 3: "keypad"}
 Z2M_LOCK_ACTIONS = {
     "lock": "locked", "unlock": "unlocked", "auto_lock": "locked",
@@ -107,7 +121,7 @@ def z2m_occupancy(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     _battery_status(data, out)
     occ = _bool(data, "occupancy", out.problems)
     if occ is not None:
-        out.readings.append(Reading(str(options.get("kind", "motion")), occ))
+        out.readings.append(Reading(str(options.get("kind", "motion")), occ, _z2m_ts(data, out)))
     elif "occupancy" not in data:
         out.ignored = "no occupancy field"
     return out
@@ -124,10 +138,11 @@ def z2m_contact(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     _battery_status(data, out)
     closed = _bool(data, "contact", out.problems)
     if closed is not None:
+        ts = _z2m_ts(data, out)
         if options.get("as") == "bed":
-            out.readings.append(Reading("bed", closed))
+            out.readings.append(Reading("bed", closed, ts))
         else:
-            out.readings.append(Reading("contact", "closed" if closed else "open"))
+            out.readings.append(Reading("contact", "closed" if closed else "open", ts))
     elif "contact" not in data:
         out.ignored = "no contact field"
     return out
@@ -150,7 +165,7 @@ def z2m_vibration(payload: bytes, options: Mapping[str, Any]) -> Decoded:
         action = None
     vibration = _bool(data, "vibration", out.problems)
     if action in ("vibration", "tilt") or vibration is True:
-        out.readings.append(Reading(str(options.get("kind", "bed")), True))
+        out.readings.append(Reading(str(options.get("kind", "bed")), True, _z2m_ts(data, out)))
     else:
         out.ignored = "movement cleared"
     return out
@@ -214,7 +229,7 @@ def z2m_lock(payload: bytes, options: Mapping[str, Any]) -> Decoded:
         user = None
     credential = f"{method}:{user}" if method and user is not None else None
     out.readings.append(Reading("lock", {"state": state, "method": method, "user": user,
-                                         "credential": credential}))
+                                         "credential": credential}, _z2m_ts(data, out)))
     return out
 
 

@@ -1,0 +1,238 @@
+"""A home simulator: scripted nights of one resident as timed device events (pure, seeded).
+
+It knows the home from the registry (which device is the bed sensor, which PIR is in which
+room, the front door, lock and position alarm) and writes down the truth of what it played
+(toilet visits, staff visits, incidents) so tests can check what the gateway stored and,
+later, what it raised.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.config.registry import Registry, Resident
+
+MOTION_CLEAR_S = 90  # RTCGQ11LM reports occupancy false 90 s after the last motion
+
+
+@dataclass(frozen=True, order=True)
+class SimEvent:
+    """One thing a device will report."""
+
+    ts_ms: int
+    device_id: str = field(compare=False)
+    kind: str = field(compare=False)
+    value: Any = field(compare=False)
+    note: str = field(default="", compare=False)
+
+
+@dataclass
+class HomeLayout:
+    """Devices of one home by role."""
+
+    resident_id: str
+    profiles: dict[str, str]
+    sources: dict[str, str]
+    pir: dict[str, str] = field(default_factory=dict)
+    bed: str | None = None
+    door: str | None = None
+    lock: str | None = None
+    position: str | None = None
+    heartbeat: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_resident(cls, res: Resident) -> HomeLayout:
+        """Work out device roles from profiles and rooms."""
+        home = cls(res.id, {d.id: d.profile for d in res.devices},
+                   {d.id: d.source for d in res.devices})
+        for d in res.devices:
+            p = d.profile
+            if p in ("zigbee2mqtt.occupancy", "chirpstack.milesight-ws202",
+                     "chirpstack.milesight-vs330") or (p == "tillsyn.native" and
+                                                       d.id.startswith("pir")):
+                home.pir[d.room or "hall"] = d.id
+            elif p in ("zigbee2mqtt.bed_mat", "zigbee2mqtt.vibration") or (
+                    p == "tillsyn.native" and d.room == "bedroom"):
+                home.bed = d.id
+            elif p in ("zigbee2mqtt.contact", "chirpstack.milesight-ws301") and d.exterior:
+                home.door = d.id
+            elif p == "zigbee2mqtt.lock":
+                home.lock = d.id
+            elif p == "owntracks.location":
+                home.position = d.id
+            if p == "tillsyn.native":
+                home.heartbeat.append(d.id)
+        return home
+
+
+@dataclass
+class NightTruth:
+    """What really happened in a simulated night."""
+
+    resident_id: str
+    night_start: datetime
+    toilet_visits: int = 0
+    staff_visits: int = 0
+    incidents: list[tuple[str, int]] = field(default_factory=list)
+    messages: int = 0
+
+
+class NightPlanner:
+    """Builds one night of events for one home."""
+
+    def __init__(self, home: HomeLayout, rng: random.Random, tz: ZoneInfo) -> None:
+        self.home = home
+        self.rng = rng
+        self.tz = tz
+        self.events: list[SimEvent] = []
+
+    def _at(self, ts: datetime) -> int:
+        return int(ts.timestamp() * 1000)
+
+    def motion(self, room: str, ts: datetime, note: str = "") -> None:
+        dev = self.home.pir.get(room)
+        if dev is None:
+            return
+        self.events.append(SimEvent(self._at(ts), dev, "motion", True, note))
+        self.events.append(SimEvent(self._at(ts + timedelta(seconds=MOTION_CLEAR_S)), dev,
+                                    "motion", False, note))
+
+    def bed(self, occupied: bool, ts: datetime, note: str = "") -> None:
+        if self.home.bed:
+            self.events.append(SimEvent(self._at(ts), self.home.bed, "bed", occupied, note))
+
+    def door(self, open_: bool, ts: datetime, note: str = "") -> None:
+        if self.home.door:
+            self.events.append(SimEvent(self._at(ts), self.home.door, "contact",
+                                        "open" if open_ else "closed", note))
+
+    def lock(self, state: str, ts: datetime, method: str, user: int | None,
+             note: str = "") -> None:
+        if self.home.lock:
+            self.events.append(SimEvent(self._at(ts), self.home.lock, "lock",
+                                        {"state": state, "method": method, "user": user}, note))
+
+    def plan(self, night_start: datetime, *, staff_visit_at: datetime | None = None,
+             staff_user: int = 2, incidents: tuple[str, ...] = ()) -> NightTruth:
+        """Events from 21:00 (night_start) to 08:00 the next morning."""
+        rng = self.rng
+        truth = NightTruth(self.home.resident_id, night_start)
+        bedtime = night_start + timedelta(minutes=60 + rng.uniform(0, 60))
+        wake = night_start + timedelta(hours=9, minutes=30 + rng.uniform(0, 60))
+        self.motion("hall", bedtime - timedelta(minutes=10))
+        self.motion("bathroom", bedtime - timedelta(minutes=8))
+        self.motion("bedroom", bedtime - timedelta(minutes=2))
+        self.bed(True, bedtime, "bedtime")
+        visits = min(3, _poisson(rng, 1.3))
+        slots = sorted(rng.uniform(40, (wake - bedtime).total_seconds() / 60 - 40)
+                       for _ in range(visits))
+        last = -60.0
+        for minute in slots:
+            if minute - last < 45:
+                continue
+            last = minute
+            t = bedtime + timedelta(minutes=minute)
+            stay = rng.uniform(3, 10)
+            self.toilet_visit(t, stay)
+            truth.toilet_visits += 1
+        if staff_visit_at is not None:
+            self.staff_visit(staff_visit_at, staff_user)
+            truth.staff_visits += 1
+        for inc in incidents:
+            at = bedtime + timedelta(minutes=rng.uniform(90, 240))
+            truth.incidents.append((inc, self._at(at)))
+            self.incident(inc, at)
+        self.bed(False, wake, "wake")
+        self.motion("bedroom", wake + timedelta(seconds=20))
+        self.motion("hall", wake + timedelta(minutes=1))
+        self.motion("kitchen", wake + timedelta(minutes=2))
+        for dev in self.home.heartbeat:
+            t = night_start
+            while t < night_start + timedelta(hours=11):
+                self.events.append(SimEvent(self._at(t), dev, "heartbeat", None))
+                t += timedelta(minutes=5)
+        self.events.sort()
+        truth.messages = len(self.events)
+        return truth
+
+    def toilet_visit(self, t: datetime, stay_min: float) -> None:
+        self.bed(False, t, "toilet")
+        self.motion("bedroom", t + timedelta(seconds=10), "toilet")
+        self.motion("hall", t + timedelta(seconds=25), "toilet")
+        self.motion("bathroom", t + timedelta(seconds=40), "toilet")
+        back = t + timedelta(minutes=stay_min)
+        self.motion("hall", back, "toilet")
+        self.motion("bedroom", back + timedelta(seconds=15), "toilet")
+        self.bed(True, back + timedelta(seconds=40), "toilet")
+
+    def staff_visit(self, t: datetime, user: int) -> None:
+        self.lock("unlocked", t, "keypad", user, "staff visit")
+        self.door(True, t + timedelta(seconds=5), "staff visit")
+        self.door(False, t + timedelta(seconds=15), "staff visit")
+        self.motion("hall", t + timedelta(seconds=20), "staff visit")
+        out = t + timedelta(minutes=8)
+        self.door(True, out, "staff visit")
+        self.door(False, out + timedelta(seconds=10), "staff visit")
+        self.lock("locked", out + timedelta(seconds=20), "keypad", user, "staff visit")
+
+    def incident(self, kind: str, t: datetime) -> None:
+        """Scripted incidents for the alerting scenarios."""
+        if kind == "bed_exit_no_return":
+            self.bed(False, t, kind)
+            self.motion("bedroom", t + timedelta(seconds=10), kind)
+            self.motion("hall", t + timedelta(seconds=30), kind)
+        elif kind == "wandering":
+            self.bed(False, t, kind)
+            self.motion("hall", t + timedelta(seconds=40), kind)
+            self.door(True, t + timedelta(seconds=60), kind)
+            self.door(False, t + timedelta(seconds=75), kind)
+        elif kind == "fall" and self.home.heartbeat:
+            self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "fall", True, kind))
+        elif kind == "sos" and self.home.heartbeat:
+            self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "sos", True, kind))
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's method; fine for small lambda."""
+    import math
+
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def last_complete_night(now: datetime, tz: ZoneInfo, nights_back: int = 1) -> datetime:
+    """21:00 local on the evening that started the most recent night that ended before now."""
+    local = now.astimezone(tz)
+    day = local.date() - timedelta(days=nights_back)
+    if local.time() < time(8, 0):
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(21, 0), tz)
+
+
+def plan_nights(registry: Registry, first_night: datetime, nights: int, seed: int,
+                tz: ZoneInfo, staff_visit_every: int = 0
+                ) -> tuple[list[SimEvent], list[NightTruth]]:
+    """Plan `nights` consecutive nights for every resident in the registry."""
+    rng = random.Random(seed)
+    events: list[SimEvent] = []
+    truths: list[NightTruth] = []
+    for n in range(nights):
+        start = datetime.combine(first_night.date() + timedelta(days=n), time(21, 0), tz)
+        for i, res in enumerate(registry.residents):
+            home = HomeLayout.from_resident(res)
+            planner = NightPlanner(home, rng, tz)
+            visit = None
+            if staff_visit_every and (n + i) % staff_visit_every == 0:
+                visit = start + timedelta(hours=5, minutes=rng.uniform(0, 60))
+            truths.append(planner.plan(start, staff_visit_at=visit))
+            events.extend(planner.events)
+    events.sort()
+    return events, truths

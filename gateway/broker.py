@@ -1,0 +1,87 @@
+"""A private Mosquitto for `tillsyn demo`, the test fixtures and the benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from gateway.errors import TillsynError
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def mosquitto_path() -> str:
+    """The mosquitto binary, or a clear error naming the package to install."""
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                        if Path("/usr/sbin/mosquitto").exists() else None)
+    if exe is None:
+        raise TillsynError("mosquitto not found: install it with "
+                           "'sudo apt-get install -y mosquitto mosquitto-clients'")
+    return exe
+
+
+class PrivateMosquitto:
+    """Mosquitto on a free loopback port, persistence in its own folder, no other config.
+
+    The in-flight window (1000) matches the gateway's default receive_maximum; queues are
+    unbounded so a stopped gateway's persistent session keeps everything.
+    """
+
+    def __init__(self, folder: Path | None = None, port: int | None = None,
+                 extra_conf: str = "") -> None:
+        self.dir = folder or Path(tempfile.mkdtemp(prefix="tillsyn-mosq-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.extra = extra_conf
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """mqtt:// URL of this broker."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start and wait until it accepts connections."""
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {self.dir.resolve()}/\n"
+            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+            "max_queued_bytes 0\nlog_dest none\n" + self.extra)
+        self.proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not port_open(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise TillsynError(f"mosquitto did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the broker (its persistence stays)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def cleanup(self) -> None:
+        """Stop and remove its folder."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,87 @@
+"""`tillsyn demo`: a private broker, the gateway on SQLite and simulated homes, one command."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import uvicorn
+import yaml
+from rich.console import Console
+
+from gateway.broker import PrivateMosquitto, port_open
+from gateway.errors import TillsynError
+
+DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "deploy" / "demo" / "registry.yaml"
+console = Console()
+
+
+def run_demo(folder: Path, port: int, speed: float) -> None:
+    """Run until Ctrl-C; stop everything it started."""
+    from firmware_stubs.home import last_complete_night, plan_nights
+    from firmware_stubs.player import Player
+    from gateway.api.app import create_app
+    from gateway.auth import create_token
+    from gateway.logsetup import setup_logging
+    from gateway.runtime import build_ingest, load_runtime
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if port_open(port):
+        raise SystemExit(f"port {port} is in use; run 'tillsyn demo --port N' with a free port")
+    try:
+        broker = PrivateMosquitto(folder / "mosquitto")
+        broker.start()
+    except TillsynError as exc:
+        raise SystemExit(str(exc)) from None
+    shutil.copy(DEMO_REGISTRY, folder / "registry.yaml")
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "mqtt": {"url": broker.url, "client_id": "tillsyn-demo"},
+        "storage": {"url": f"sqlite:///{(folder / 'tillsyn.db').resolve()}"},
+        "api": {"port": port}, "site": {"id": "demo"}, "registry": {"path": "registry.yaml"}}))
+    setup_logging("WARNING")
+    rt = load_runtime(folder / "config.yaml")
+    ingest = build_ingest(rt)
+    ingest.start()
+    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port,
+                                           log_level="warning", log_config=None))
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    while not port_open(port):
+        time.sleep(0.05)
+    token = create_token(rt.token_secret(), "s-admin", 12 * 3600)
+    console.print(f"[bold green]Tillsyn demo running[/] at http://127.0.0.1:{port}  "
+                  f"(API docs http://127.0.0.1:{port}/docs)")
+    console.print(f"broker {broker.url}; database {folder / 'tillsyn.db'}")
+    console.print("demo login (bearer token for staff s-admin):")
+    console.print(token, soft_wrap=True, markup=False)
+    console.print(f"try: curl -H 'Authorization: Bearer <token>' "
+                  f"http://127.0.0.1:{port}/api/residents/r-1001/observations")
+    console.print("Ctrl-C stops everything the demo started.")
+    stop = threading.Event()
+    tz = ZoneInfo(rt.config.site.timezone)
+    player = Player(broker.url, rt.registry, client_id="tillsyn-demo-sim")
+    try:
+        seed = 1
+        while not stop.is_set():
+            # Walk forward through the last week's nights, so each played night is new.
+            first = last_complete_night(datetime.now(UTC), tz, nights_back=8 - (seed - 1) % 7)
+            events, truths = plan_nights(rt.registry, first, 1, seed, tz, staff_visit_every=2)
+            console.print(f"playing night {first:%Y-%m-%d} at {speed:g}x: {len(events)} device "
+                          f"messages, {sum(t.toilet_visits for t in truths)} toilet visits")
+            player.play(events, speed, stop=stop.is_set)
+            console.print(f"night done; stored {ingest.committed_messages} messages so far")
+            seed += 1
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        stop.set()
+        player.close()
+        server.should_exit = True
+        web.join(5)
+        ingest.stop()
+        rt.store.close()
+        broker.stop()
