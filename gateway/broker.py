@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -60,6 +61,13 @@ class PrivateMosquitto:
 
     def start(self) -> None:
         """Start and wait until it accepts connections."""
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to the 'mosquitto' user: it must be able to
+            # write its persistence file here, or every restart silently loses all sessions.
+            try:
+                shutil.chown(self.dir, "mosquitto", "mosquitto")
+            except (LookupError, PermissionError):
+                pass
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"

@@ -31,7 +31,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Gateway configu
 def fail(problems: list[str]) -> NoReturn:
     """Print one line per problem and exit with status 2."""
     for line in problems:
-        err.print(line, markup=False, highlight=False)
+        print(line, file=sys.stderr)  # plain print: rich would wrap long lines
     raise typer.Exit(2)
 
 
@@ -49,7 +49,7 @@ def check_config(file: Annotated[Path, typer.Argument(help="Configuration YAML")
             check_registry(load_registry(reg), profiles, reg)
     except ConfigError as exc:
         fail(exc.problems)
-    out.print("OK")
+    print("OK")
 
 
 @db_app.command("upgrade")
@@ -80,8 +80,8 @@ def registry_load(file: Annotated[Path, typer.Argument(help="Registry YAML")],
     except ConfigError as exc:
         fail(exc.problems)
     devices = sum(len(r.devices) for r in registry.residents)
-    out.print(f"OK: {len(registry.units)} units, {len(registry.staff)} staff, "
-              f"{len(registry.residents)} residents, {devices} devices")
+    print(f"OK: {len(registry.units)} units, {len(registry.staff)} staff, "
+          f"{len(registry.residents)} residents, {devices} devices")
 
 
 @token_app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -52,7 +53,7 @@ def simulate(
         reg = load_registry(registry)
     except ConfigError as exc:
         for line in exc.problems:
-            err.print(line, markup=False)
+            print(line, file=sys.stderr)
         raise typer.Exit(2) from None
     tz = ZoneInfo(timezone)
     first = last_complete_night(datetime.now(UTC), tz, nights_back=nights)
@@ -88,11 +89,11 @@ def replay(
         mp = rp.load_mapping(mapping) if mapping else rp.tapia_mapping(file.parent /
                                                                          "sensors.csv")
     else:
-        err.print(f"--format: value {format!r}: must be kasteren or tapia "
-                  "(casas: no raw CASAS file is available to test against yet)")
+        print(f"--format: value {format!r}: must be kasteren or tapia "
+              "(casas: no raw CASAS file is available to test against yet)", file=sys.stderr)
         raise typer.Exit(2)
     if not firings:
-        err.print(f"{file}: no events found for format {format}")
+        print(f"{file}: no events found for format {format}", file=sys.stderr)
         raise typer.Exit(2)
     reg_data = rp.registry_for(mp)
     if write_registry is not None:
@@ -103,7 +104,7 @@ def replay(
     try:
         events, shift = rp.to_events(firings, mp, ZoneInfo(timezone), datetime.now(UTC))
     except KeyError as exc:
-        err.print(f"{file}: {exc.args[0]}")
+        print(f"{file}: {exc.args[0]}", file=sys.stderr)
         raise typer.Exit(2) from None
     span = (events[-1].ts_ms - events[0].ts_ms) / 86_400_000
     out.print(f"{len(firings)} sensor firings -> {len(events)} messages spanning {span:.1f} days,"

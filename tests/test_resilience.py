@@ -1,0 +1,120 @@
+"""Broker restarts, hostile messages and the service's own health endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gateway.runtime import build_ingest, load_runtime
+from gateway.storage.schema import dead_letters, observations
+from tests.gateway_proc import GatewayProcess
+from tests.homes import SITE, write_config
+from tests.mqtt_client import Publisher
+from tests.support import Mosquitto, free_port, wait_for
+
+pytestmark = pytest.mark.broker
+
+
+def test_broker_restart_reconnects_and_loses_nothing(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    broker = Mosquitto()
+    broker.start()
+    cfg = write_config(tmp_path, broker.url, f"sqlite:///{tmp_path}/t.db", client_id="gw-rs")
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    caplog.set_level(logging.INFO, logger="gateway.ingest.service")
+    ingest.start()
+    try:
+        wait_for(lambda: ingest.connected, what="connected")
+        time.sleep(0.3)
+        pub = Publisher(broker.url, client_id="pub-rs-1")
+        pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 100)
+        pub.close()
+        wait_for(lambda: rt.store.count(observations) == 100, what="first 100")
+        broker.stop()
+        wait_for(lambda: not ingest.connected, what="disconnect noticed")
+        broker.start()  # same port, same persistence: the session survives
+        pub = Publisher(broker.url, client_id="pub-rs-2")
+        pub.publish_many([("zigbee2mqtt/door-0", b'{"contact":false}')] * 100)
+        pub.close()
+        wait_for(lambda: rt.store.count(observations) == 200, 60, what="next 100")
+        assert any("MQTT connection lost" in r.message and "back-off" in r.message
+                   for r in caplog.records)
+        assert sum("MQTT connected" in r.message for r in caplog.records) >= 2
+    finally:
+        ingest.stop()
+        rt.store.close()
+        broker.cleanup()
+
+
+def test_hostile_messages_never_stop_ingest(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-hostile")
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    ingest.start()
+    pub = Publisher(mosquitto.url, client_id="pub-hostile")
+    try:
+        wait_for(lambda: ingest.connected, what="connected")
+        time.sleep(0.3)
+        base = f"tillsyn/v1/{SITE}/bed-0/event"
+        hostile = [
+            (base, b"\x00\xff" * 10),
+            (base, b"[" * 50_000),
+            (base, json.dumps({"ts": 1, "kind": "bed", "value": True, "x": "y" * 300_000})),
+            (base, json.dumps({"ts": 10 ** 30, "kind": "bed", "value": True})),
+            (base, b'{"ts": "\\ud800", "kind": "bed", "value": true}'),
+            ("zigbee2mqtt/lock-0", b'{"lock_state": {"$ne": 1}}'),
+            ("zigbee2mqtt/door-0/availability", b"maybe"),
+            ("owntracks/r-1000/alarm", b'{"_type":"location","lat":"DROP TABLE","lon":1,"tst":1}'),
+        ]
+        good = (base, json.dumps({"ts": int(time.time() * 1000), "kind": "bed", "value": True}))
+        pub.publish_many([*hostile, good])
+        wait_for(lambda: ingest.committed_messages >= len(hostile) + 1, what="all handled")
+        assert rt.store.count(observations, kind="bed") == 1
+        assert rt.store.count(dead_letters) == len(hostile)
+        reasons = {d["reason"] for d in rt.store.dead_letters()}
+        assert any("exceeds the limit of 262144" in r for r in reasons)
+        oversized = next(d for d in rt.store.dead_letters() if "exceeds" in d["reason"])
+        assert len(oversized["payload"]) == 4096  # capped
+        assert oversized["payload_size"] > 300_000
+        assert ingest.connected
+    finally:
+        pub.close()
+        ingest.stop()
+        rt.store.close()
+
+
+def test_service_health_and_metrics(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-health", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    pub = Publisher(mosquitto.url, client_id="pub-health")
+    try:
+        health = gw.health()
+        assert health["status"] == "ok"
+        assert health["database"] is True
+        assert health["devices_registered"] == 10
+        pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}'),
+                          ("zigbee2mqtt/hall-pir-1", b"not json")])
+
+        def metrics() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                return str(r.read().decode())
+
+        wait_for(lambda: "tillsyn_messages_received_total 2.0" in metrics(), what="metrics")
+        text = metrics()
+        assert "tillsyn_observations_stored_total 1.0" in text
+        assert "tillsyn_dead_letters_total 1.0" in text
+        assert "tillsyn_ingest_lag_seconds" in text
+        assert "tillsyn_mqtt_connected 1.0" in text
+    finally:
+        pub.close()
+        gw.stop()

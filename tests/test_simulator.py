@@ -1,0 +1,88 @@
+"""Simulated homes through firmware stubs, broker and gateway: every event stored once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from firmware_stubs.home import HomeLayout, last_complete_night, plan_nights
+from firmware_stubs.player import Player
+from gateway.config.loader import load_registry
+from gateway.runtime import build_ingest, load_runtime
+from gateway.storage.schema import observations
+from tests.homes import registry, write_config
+from tests.support import Mosquitto, wait_for
+
+pytestmark = pytest.mark.broker
+TZ = ZoneInfo("Europe/Stockholm")
+
+
+def test_home_layout_roles() -> None:
+    from gateway.config.registry import Registry
+
+    res = Registry.model_validate(registry(1)).residents[0]
+    home = HomeLayout.from_resident(res)
+    assert home.pir == {"hall": "hall-pir-0"}
+    assert home.bed == "bed-0"
+    assert home.door == "door-0"
+    assert home.lock == "lock-0"
+    assert home.position == "alarm-0"
+
+
+def test_nights_through_the_real_pipeline(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       reg=registry(3), client_id="gw-sim")
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    ingest.start()
+    try:
+        wait_for(lambda: ingest.connected, what="connected")
+        first = last_complete_night(datetime.now(UTC), TZ, nights_back=2)
+        events, truths = plan_nights(rt.registry, first, 2, seed=7, tz=TZ, staff_visit_every=2)
+        assert sum(t.staff_visits for t in truths) >= 1
+        player = Player(mosquitto.url, rt.registry, client_id="sim-test")
+        player.play(events, speed=0)
+        player.close()
+        by_kind = Counter(e.kind for e in events)
+        devices = {e.device_id for e in events}
+        expected = len(events) + len(devices)  # + one battery reading per device at first
+        wait_for(lambda: rt.store.count(observations) >= expected, 60,
+                 what=f"{expected} observations")
+        for kind, n in by_kind.items():
+            assert rt.store.count(observations, kind=kind) == n, kind
+        assert rt.store.count(observations, kind="battery") == len(devices)
+        assert rt.store.count(observations, clock_override=True) == 0
+        locks = [o for o in rt.store.observations("r-1000", kind="lock")]
+        assert all(o["value"]["credential"] == "keypad:2" for o in locks)
+    finally:
+        ingest.stop()
+        rt.store.close()
+
+
+def test_simulate_command(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       reg=registry(2), client_id="gw-sim-cli")
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    ingest.start()
+    try:
+        wait_for(lambda: ingest.connected, what="connected")
+        r = subprocess.run([sys.executable, "-m", "gateway", "simulate", "--broker",
+                            mosquitto.url, "--registry", str(tmp_path / "registry.yaml"),
+                            "--speed", "0", "--nights", "1"], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        published = int(r.stdout.split("published ")[1].split()[0])
+        reg = load_registry(tmp_path / "registry.yaml")
+        assert published > 100 * len(reg.residents)
+        wait_for(lambda: ingest.committed_messages >= published, 60, what="all committed")
+        assert rt.metrics.dead_letters._value.get() == 0
+    finally:
+        ingest.stop()
+        rt.store.close()
