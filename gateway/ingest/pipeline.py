@@ -135,7 +135,9 @@ class Pipeline:
             })
             stored += 1
         battery = decoded.status.get("battery")
-        if battery is not None and not any(r.kind == "battery" for r in decoded.readings):
+        if any(r.kind == "battery" for r in decoded.readings):
+            self.last_battery[route.device_id] = float(battery)
+        elif battery is not None:
             previous = self.last_battery.get(route.device_id)
             if previous is None or abs(previous - float(battery)) >= 1.0:
                 rows.observations.append({
@@ -145,8 +147,8 @@ class Pipeline:
                     "clock_override": False,
                 })
                 stored += 1
-        if battery is not None:
-            self.last_battery[route.device_id] = float(battery)
+                # Compare with the last *stored* level, so slow drift is still recorded.
+                self.last_battery[route.device_id] = float(battery)
         rows.counters.observations += stored
         if decoded.problems:
             self._dead(rows, msg, "; ".join(decoded.problems), route.device_id,

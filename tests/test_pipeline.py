@@ -1,0 +1,126 @@
+"""The decode pipeline without broker or database: clock rule, consent, battery, fuzzing."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.config.registry import Registry
+from gateway.errors import DecodeError
+from gateway.ingest.pipeline import Pipeline, RawMessage
+from gateway.ingest.router import Router
+from gateway.profiles.decoders import DECODERS
+from gateway.profiles.loader import load_profiles
+from tests.homes import SITE, registry
+
+LIB = load_profiles()
+
+
+def pipeline(consent: list[str] | None = None) -> Pipeline:
+    return Pipeline(Router(Registry.model_validate(registry(1, consent=consent)), LIB))
+
+
+def msg(topic: str, body: Any, received_ms: int, mid: int = 1) -> RawMessage:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return RawMessage(topic, payload, mid, 1, False, received_ms)
+
+
+NOW = 1_763_852_400_000  # 2025-11-22T23:00:00Z
+BED = f"tillsyn/v1/{SITE}/bed-0/event"
+
+
+def test_device_clock_rule() -> None:
+    p = pipeline()
+    rows = p.process([
+        msg(BED, {"ts": NOW - 60_000, "kind": "bed", "value": True}, NOW),          # trusted
+        msg(BED, {"ts": NOW + 6 * 60_000, "kind": "bed", "value": True}, NOW),      # > 5 min ahead
+        msg(BED, {"ts": NOW + 4 * 60_000, "kind": "bed", "value": True}, NOW),      # < 5 min ahead
+        msg(BED, {"ts": NOW - 8 * 86_400_000, "kind": "bed", "value": True}, NOW),  # > 7 d behind
+    ])
+    got = [(o["ts_ms"], o["clock_override"]) for o in rows.observations]
+    assert got == [(NOW - 60_000, False), (NOW, True), (NOW + 240_000, False), (NOW, True)]
+    assert rows.counters.clock_overrides == 2
+
+
+def test_z2m_last_seen_is_the_event_time() -> None:
+    p = pipeline()
+    rows = p.process([msg("zigbee2mqtt/hall-pir-0",
+                          {"occupancy": True, "last_seen": "2025-11-22T23:59:00+01:00"}, NOW)])
+    assert rows.observations[0]["ts_ms"] == NOW - 60_000
+
+
+def test_consent_and_technical_kinds() -> None:
+    p = pipeline(consent=["bed"])
+    rows = p.process([
+        msg("zigbee2mqtt/hall-pir-0", {"occupancy": True, "battery": 90}, NOW),
+        msg("zigbee2mqtt/door-0/availability", b"offline", NOW),
+    ])
+    # motion is not consented; battery and availability describe the device, not the person
+    assert sorted(o["kind"] for o in rows.observations) == ["availability", "battery"]
+    assert rows.counters.consent_filtered == 1
+
+
+def test_battery_stored_only_when_it_changes() -> None:
+    p = pipeline()
+    topic = "zigbee2mqtt/hall-pir-0"
+    rows = p.process([msg(topic, {"occupancy": True, "battery": b}, NOW)
+                      for b in (90, 90, 89.5, 89, 70)])
+    assert [o["value"] for o in rows.observations if o["kind"] == "battery"] == [90.0, 89.0, 70.0]
+
+
+def test_unknown_device_is_a_counted_dead_letter() -> None:
+    p = pipeline()
+    rows = p.process([msg("zigbee2mqtt/stranger", {"occupancy": True}, NOW)])
+    assert rows.observations == []
+    assert rows.counters.unknown_device == 1
+    assert rows.dead_letters[0]["reason"].startswith("unknown device")
+
+
+def test_partial_message_keeps_good_readings() -> None:
+    p = pipeline()
+    rows = p.process([msg("zigbee2mqtt/hall-pir-0", {"occupancy": False, "battery": "100.00"},
+                          NOW)])
+    assert [o["kind"] for o in rows.observations] == ["motion"]
+    assert rows.dead_letters[0]["partial"] is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(DECODERS)), payload=st.binary(max_size=300))
+def test_decoders_survive_arbitrary_bytes(name: str, payload: bytes) -> None:
+    try:
+        DECODERS[name](payload, {"codec": "milesight-at101"})
+    except DecodeError:
+        pass
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c,
+                                                                               max_size=3),
+                           max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.fixed_dictionaries({}, optional={
+    "ts": json_values, "kind": st.sampled_from(["bed", "position", "lock", "contact", "x"]),
+    "value": json_values, "battery": json_values, "occupancy": json_values,
+    "contact": json_values, "lock_state": json_values, "action": json_values,
+    "action_source": json_values, "_type": st.sampled_from(["location", "transition"]),
+    "lat": json_values, "lon": json_values, "tst": json_values, "last_seen": json_values,
+    "data": json_values, "fPort": json_values, "uplink_message": json_values}),
+    name=st.sampled_from(sorted(DECODERS)))
+def test_decoders_with_right_shape_wrong_values(body: dict[str, Any], name: str) -> None:
+    try:
+        DECODERS[name](json.dumps(body).encode(), {"codec": "milesight-ws301"})
+    except DecodeError:
+        pass
+
+
+def test_pipeline_never_raises_on_garbage() -> None:
+    p = pipeline()
+    t = int(time.time() * 1000)
+    rows = p.process([msg(BED, b"\xff" * 10, t), msg(BED, {"ts": [], "kind": "bed"}, t)])
+    assert rows.counters.dead_letters == 2
