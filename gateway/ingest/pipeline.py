@@ -135,7 +135,7 @@ class Pipeline:
             })
             stored += 1
         battery = decoded.status.get("battery")
-        if any(r.kind == "battery" for r in decoded.readings):
+        if battery is not None and any(r.kind == "battery" for r in decoded.readings):
             self.last_battery[route.device_id] = float(battery)
         elif battery is not None:
             previous = self.last_battery.get(route.device_id)
