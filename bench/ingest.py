@@ -1,9 +1,10 @@
 """Ingest benchmark: queued QoS 1 backlog drained by the gateway vs by mosquitto_sub.
 
-On a private Mosquitto, N small zigbee2mqtt messages are queued at QoS 1 for two persistent
-sessions while both are away: the gateway's and a mosquitto_sub's. Then each drains its
-backlog alone; the gateway counts as done when every message is committed (SQLite, WAL,
-synchronous=FULL, one process). Prints both rates and their ratio.
+On a private Mosquitto, N small zigbee2mqtt messages are queued at QoS 1 for three
+persistent sessions while they are away: the gateway's, a mosquitto_sub's and a bare
+paho-mqtt callback loop's (same protocol as the gateway, counting messages, nothing else).
+Then each drains its backlog alone; the gateway counts as done when every message is
+committed (SQLite, WAL, synchronous=FULL, one gateway). Prints the rates and the ratios.
 
 Usage: python bench/ingest.py [--messages 200000] [--devices 200] [--db sqlite|postgresql]
 """
@@ -42,6 +43,34 @@ def registry(devices: int) -> dict[str, object]:
     return {"units": [{"id": "u", "name": "Bench"}], "staff": [], "residents": residents}
 
 
+def bare_paho(port: int, n: int) -> float:
+    """Drain n messages from the 'bench-paho' session with a bare callback loop (3.1.1,
+    automatic acknowledgement); n = 0 only creates the session. Returns seconds."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-paho",
+                         protocol=mqtt.MQTTv311, clean_session=False)
+    count = [0]
+
+    def on_message(c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        count[0] += 1
+        if count[0] >= n:
+            c.disconnect()
+
+    def on_connect(c: mqtt.Client, *_a: object) -> None:
+        c.subscribe("zigbee2mqtt/#", 1)
+        if n == 0:
+            c.disconnect()
+
+    client.on_message = on_message
+    client.on_connect = on_connect
+    t0 = time.perf_counter()
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=200_000)
@@ -76,6 +105,7 @@ def main() -> None:
         time.sleep(1.0)
         sub.terminate()
         sub.wait()
+        bare_paho(broker.port, 0)
 
         # 2. Queue the backlog for both sessions.
         pub = Publisher(broker.url, client_id="bench-pub")
@@ -93,14 +123,17 @@ def main() -> None:
                     batch.append((f"zigbee2mqtt/door-{dev}", payloads[2 + (i // 2) % 2]))
             pub.publish_many(batch)
         pub.close()
-        print(f"queued {n} QoS 1 messages for 2 sessions in {time.perf_counter() - t0:.1f} s")
+        print(f"queued {n} QoS 1 messages for 3 sessions in {time.perf_counter() - t0:.1f} s")
 
         # 3. mosquitto_sub drains its backlog.
         t0 = time.perf_counter()
         subprocess.run([*sub_args, "-C", str(n)], stdout=subprocess.DEVNULL, check=True)
         sub_s = time.perf_counter() - t0
 
-        # 4. The gateway drains its backlog: received, decoded, committed, acknowledged.
+        # 4. A bare paho callback loop drains its backlog.
+        paho_s = bare_paho(broker.port, n)
+
+        # 5. The gateway drains its backlog: received, decoded, committed, acknowledged.
         before = rt.store.count(observations)
         rt2 = load_runtime(cfg)
         ingest2 = build_ingest(rt2)
@@ -117,11 +150,13 @@ def main() -> None:
         if pg is not None:
             pg.cleanup()
         shutil.rmtree(work, ignore_errors=True)
-    sub_rate, gw_rate = n / sub_s, n / gw_s
-    print(f"mosquitto_sub : {n} msgs in {sub_s:6.2f} s = {sub_rate:9.0f} msg/s")
-    print(f"gateway ({args.db}): {n} msgs in {gw_s:6.2f} s = {gw_rate:9.0f} msg/s "
+    sub_rate, paho_rate, gw_rate = n / sub_s, n / paho_s, n / gw_s
+    print(f"mosquitto_sub     : {n} msgs in {sub_s:6.2f} s = {sub_rate:9.0f} msg/s")
+    print(f"bare paho loop    : {n} msgs in {paho_s:6.2f} s = {paho_rate:9.0f} msg/s")
+    print(f"gateway ({args.db:6}): {n} msgs in {gw_s:6.2f} s = {gw_rate:9.0f} msg/s "
           f"({stored} observations committed, peak RSS {rss_mb:.0f} MB)")
     print(f"ratio gateway/mosquitto_sub = {gw_rate / sub_rate:.3f}")
+    print(f"ratio gateway/bare paho     = {gw_rate / paho_rate:.3f}")
 
 
 if __name__ == "__main__":

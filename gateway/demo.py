@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     from gateway.logsetup import setup_logging
     from gateway.runtime import build_ingest, load_runtime
 
+    # Ctrl-C and SIGTERM both stop the demo cleanly (a shell may start it with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     folder.mkdir(parents=True, exist_ok=True)
     if port_open(port):
         raise SystemExit(f"port {port} is in use; run 'tillsyn demo --port N' with a free port")
@@ -79,9 +83,11 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
         console.print("stopping...")
     finally:
         stop.set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup
         player.close()
         server.should_exit = True
         web.join(5)
         ingest.stop()
         rt.store.close()
         broker.stop()
+        console.print("stopped: broker, gateway and simulator")

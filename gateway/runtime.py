@@ -59,5 +59,6 @@ def build_ingest(rt: Runtime) -> IngestService:
         max_ahead=timedelta(seconds=rt.config.site.max_clock_ahead_seconds),
         max_behind=timedelta(days=rt.config.site.max_clock_behind_days))
     rt.ingest = IngestService(rt.config.mqtt, pipeline.router, pipeline, rt.store, rt.metrics,
-                              batch_max=rt.config.storage.batch_max)
+                              batch_max=rt.config.storage.batch_max,
+                              receiver=rt.config.mqtt.receiver)
     return rt.ingest

@@ -107,7 +107,14 @@ def test_redelivery_after_commit_without_ack_is_not_stored_twice(
     cfg = write_config(tmp_path, mosquitto.url, db_url, client_id=cid)
     rt = load_runtime(cfg)
     first = build_ingest(rt)
-    first.client.ack = lambda *a, **k: None  # type: ignore[method-assign]  # "crash" before acking
+    assert first.cfg.receiver == "process"
+    # Run this one with paho in-process so the test can cut it off between commit and ack.
+    from gateway.ingest.receiver import ThreadReceiver
+
+    first.receiver = ThreadReceiver(first.cfg, first.router.topics(), first._deliver,
+                                    first._connection)
+    client = first.receiver.session.client
+    client.ack = lambda *a, **k: None  # type: ignore[method-assign]  # "crash" before acking
     first.start()
     pub = Publisher(mosquitto.url, client_id=f"pub-{cid}"[:60])
     n = 50
@@ -119,8 +126,8 @@ def test_redelivery_after_commit_without_ack_is_not_stored_twice(
         assert rt.store.count(observations) == n
         # Drop the TCP connection without DISCONNECT, as a killed process would.
         first._stop.set()
-        first.client.loop_stop()
-        sock = first.client.socket()
+        client.loop_stop()
+        sock = client.socket()
         assert sock is not None
         sock.close()
         second = build_ingest(rt)

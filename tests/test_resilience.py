@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 import urllib.request
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from gateway.runtime import build_ingest, load_runtime
 from gateway.storage.schema import dead_letters, observations
+from gateway.storage.store import Store
 from tests.gateway_proc import GatewayProcess
 from tests.homes import SITE, write_config
 from tests.mqtt_client import Publisher
@@ -20,35 +20,36 @@ from tests.support import Mosquitto, free_port, wait_for
 pytestmark = pytest.mark.broker
 
 
-def test_broker_restart_reconnects_and_loses_nothing(tmp_path: Path,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_broker_restart_reconnects_and_loses_nothing(tmp_path: Path) -> None:
     broker = Mosquitto()
     broker.start()
-    cfg = write_config(tmp_path, broker.url, f"sqlite:///{tmp_path}/t.db", client_id="gw-rs")
-    rt = load_runtime(cfg)
-    ingest = build_ingest(rt)
-    caplog.set_level(logging.INFO, logger="gateway.ingest.service")
-    ingest.start()
+    port = free_port()
+    db = f"sqlite:///{tmp_path}/t.db"
+    cfg = write_config(tmp_path, broker.url, db, client_id="gw-rs", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    store = Store(db)
     try:
-        wait_for(lambda: ingest.connected, what="connected")
-        time.sleep(0.3)
+        time.sleep(0.5)
         pub = Publisher(broker.url, client_id="pub-rs-1")
         pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 100)
         pub.close()
-        wait_for(lambda: rt.store.count(observations) == 100, what="first 100")
+        wait_for(lambda: store.count(observations) == 100, what="first 100")
         broker.stop()
-        wait_for(lambda: not ingest.connected, what="disconnect noticed")
+        wait_for(lambda: gw.health().get("mqtt_connected") is False, what="disconnect noticed")
+        assert gw.health()["status"] == "degraded"
         broker.start()  # same port, same persistence: the session survives
         pub = Publisher(broker.url, client_id="pub-rs-2")
         pub.publish_many([("zigbee2mqtt/door-0", b'{"contact":false}')] * 100)
         pub.close()
-        wait_for(lambda: rt.store.count(observations) == 200, 60, what="next 100")
-        assert any("MQTT connection lost" in r.message and "back-off" in r.message
-                   for r in caplog.records)
-        assert sum("MQTT connected" in r.message for r in caplog.records) >= 2
+        wait_for(lambda: store.count(observations) == 200, 60, what="next 100")
+        log_text = (tmp_path / "gw.log").read_text()
+        assert "MQTT connection lost" in log_text
+        assert "reconnecting with back-off 1-30 s" in log_text
+        assert log_text.count("MQTT connected") >= 2
     finally:
-        ingest.stop()
-        rt.store.close()
+        gw.stop()
+        store.close()
         broker.cleanup()
 
 
@@ -118,3 +119,30 @@ def test_service_health_and_metrics(mosquitto: Mosquitto, tmp_path: Path) -> Non
     finally:
         pub.close()
         gw.stop()
+
+
+def test_receiver_process_killed_is_restarted(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-recv-kill")
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    ingest.start()
+    pub = Publisher(mosquitto.url, client_id="pub-recv-kill")
+    try:
+        wait_for(lambda: ingest.connected, what="connected")
+        time.sleep(0.3)
+        pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 100)
+        wait_for(lambda: rt.store.count(observations) == 100, what="first 100")
+        os.kill(ingest.receiver.proc.pid, signal.SIGKILL)
+        wait_for(lambda: not ingest.connected, what="loss noticed")
+        pub.publish_many([("zigbee2mqtt/door-0", b'{"contact":false}')] * 100)
+        wait_for(lambda: rt.store.count(observations) == 200, 60, what="next 100")
+        assert ingest.receiver.restarts == 1
+        assert ingest.connected
+    finally:
+        pub.close()
+        ingest.stop()
+        rt.store.close()

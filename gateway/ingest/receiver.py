@@ -1,0 +1,290 @@
+"""The MQTT client side of ingest, in this process (thread) or in a child process.
+
+paho-mqtt parses every packet in Python; sharing one interpreter lock with the decoder and
+the database commit halves both. The default therefore runs the paho client in a child
+process that forwards messages in batches over a pipe and sends the PUBACKs it is told to
+send (docs/performance.md has the measurements). Either way the gateway process decides
+when a message is acknowledged: only after it is committed.
+
+Messages and connection changes reach the writer through one callback, in order:
+`deliver(generation, message)` and `connected(generation, ok)`; a new generation starts at
+every (re)connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.config.gateway import MqttConfig
+from gateway.config.loader import secret
+from gateway.ingest.pipeline import RawMessage
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_CHUNK = 500
+Deliver = Callable[[int, RawMessage], None]
+Connected = Callable[[int, bool], None]
+RawTuple = tuple[str, bytes, int, int, bool, int]
+GENERATIONS_PER_CHILD = 1_000_000
+
+
+class MqttSession:
+    """A paho client with a persistent session, manual acknowledgement and our topics."""
+
+    def __init__(self, cfg: MqttConfig, topics: list[str],
+                 on_message: Callable[[int, RawTuple], None],
+                 on_state: Callable[[int, bool], None]) -> None:
+        self.cfg = cfg
+        self.topics = topics
+        self.generation = 0
+        self._on_message_cb = on_message
+        self._on_state = on_state
+        v5 = cfg.protocol == "5"
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                             clean_session=None if v5 else False, manual_ack=True)
+        if cfg.username:
+            client.username_pw_set(cfg.username, secret(cfg.password))
+        if cfg.tls:
+            client.tls_set(ca_certs=cfg.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+        self.stopping = False
+
+    def start(self) -> None:
+        """Connect in the background (retrying) and run paho's network thread."""
+        if self.cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.cfg.session_expiry_seconds
+            props.ReceiveMaximum = self.cfg.receive_maximum
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly; the broker keeps whatever was not acknowledged."""
+        self.stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, generation: int, mids: list[int]) -> None:
+        """Acknowledge committed messages of the current connection only."""
+        if generation != self.generation:
+            return  # the broker redelivers them on the new connection
+        for mid in mids:
+            self.client.ack(mid, 1)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any,
+                    _p: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused by %s:%s: %s", self.cfg.host, self.cfg.port,
+                      reason)
+            return
+        self.generation += 1
+        log.info("MQTT connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
+                 getattr(flags, "session_present", "?"))
+        self._on_state(self.generation, True)
+        prefix = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
+        opts: Any = SubscribeOptions(qos=1) if self.cfg.protocol == "5" else 1
+        for i in range(0, len(self.topics), SUBSCRIBE_CHUNK):
+            client.subscribe([(prefix + t, opts) for t in self.topics[i:i + SUBSCRIBE_CHUNK]])
+        log.info("subscribed to %d device topics", len(self.topics))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._on_state(self.generation, False)
+        if not self.stopping:
+            log.warning("MQTT connection lost (%s); reconnecting with back-off 1-30 s", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        # Hot path: one tuple, one call.
+        self._on_message_cb(self.generation, (msg.topic, msg.payload, msg.mid, msg.qos,
+                                              bool(msg.dup), int(time.time() * 1000)))
+
+
+class ThreadReceiver:
+    """paho in this process (simplest; used where one core is all there is)."""
+
+    def __init__(self, cfg: MqttConfig, topics: list[str], deliver: Deliver,
+                 connected: Connected) -> None:
+        self.session = MqttSession(
+            cfg, topics, lambda gen, t: deliver(gen, RawMessage(*t)), connected)
+
+    def start(self) -> None:
+        """Start the client."""
+        self.session.start()
+
+    def stop(self) -> None:
+        """Stop the client."""
+        self.session.stop()
+
+    def ack(self, generation: int, mids: list[int]) -> None:
+        """Send PUBACKs."""
+        self.session.ack(generation, mids)
+
+
+def _child_main(conn: multiprocessing.connection.Connection, cfg_json: str,
+                topics: list[str], log_level: str) -> None:
+    """Entry point of the receiver process."""
+    logging.basicConfig(level=log_level,
+                        format="%(asctime)s %(levelname)s %(name)s[receiver]: %(message)s")
+    cfg = MqttConfig.model_validate_json(cfg_json)
+    send_lock = threading.Lock()
+    flush_lock = threading.Lock()
+    buf: deque[tuple[int, RawTuple]] = deque()
+
+    def send(item: Any) -> None:
+        with send_lock:
+            conn.send(item)
+
+    def on_state(gen: int, up: bool) -> None:
+        # Flush what belongs to the old connection first, so order is kept.
+        flush()
+        send(("state", gen, up))
+
+    def flush() -> None:
+        with flush_lock:  # paho's thread (on_state) and the main loop both flush
+            while buf:
+                items: list[RawTuple] = []
+                gen = buf[0][0]
+                while buf and buf[0][0] == gen and len(items) < 2000:
+                    items.append(buf.popleft()[1])
+                send(("msgs", gen, items))
+
+    session = MqttSession(cfg, topics, lambda gen, t: buf.append((gen, t)), on_state)
+    session.start()
+    try:
+        while True:
+            if conn.poll(0.002):
+                cmd = conn.recv()
+                if cmd[0] == "ack":
+                    session.ack(cmd[1], cmd[2])
+                elif cmd[0] == "stop":
+                    flush()
+                    session.stop()
+                    send(("stopped", session.generation, False))
+                    return
+            if buf:
+                flush()
+    except (EOFError, OSError):
+        # The gateway process died: leave at once, without DISCONNECT and without acking,
+        # so the broker keeps and redelivers everything that was not committed.
+        os._exit(0)
+
+
+class ProcessReceiver:
+    """paho in a child process; batches over a pipe, PUBACKs on command.
+
+    If the child dies it is started again after a second; the broker redelivers whatever
+    it had not acknowledged.
+    """
+
+    def __init__(self, cfg: MqttConfig, topics: list[str], deliver: Deliver,
+                 connected: Connected) -> None:
+        self.cfg = cfg
+        self.topics = topics
+        self.deliver = deliver
+        self.connected = connected
+        self._ctx = multiprocessing.get_context("spawn")
+        self._reader: threading.Thread | None = None
+        self._send_lock = threading.Lock()
+        self._stopping = False
+        self.restarts = 0
+        self.conn: multiprocessing.connection.Connection | None = None
+        self.proc: Any = None
+
+    def _spawn(self) -> None:
+        conn, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_child_main, name="tillsyn-mqtt-receiver",
+                                 args=(child, self.cfg.model_dump_json(), self.topics,
+                                       logging.getLevelName(logging.getLogger().level)),
+                                 daemon=True)
+        proc.start()
+        child.close()
+        with self._send_lock:
+            self.conn, self.proc = conn, proc
+
+    def start(self) -> None:
+        """Spawn the receiver and start reading from it."""
+        self._spawn()
+        self._reader = threading.Thread(target=self._read, name="tillsyn-receiver-pipe",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        deliver = self.deliver
+        while True:
+            conn = self.conn
+            assert conn is not None
+            try:
+                item = conn.recv()
+            except (EOFError, OSError):
+                if self._stopping:
+                    return
+                self.proc.join(timeout=1)
+                log.error("MQTT receiver process ended unexpectedly (exit code %s); "
+                          "restarting it", self.proc.exitcode)
+                self.connected(-1, False)
+                time.sleep(1.0)
+                if self._stopping:
+                    return
+                self.restarts += 1
+                self._spawn()
+                continue
+            # Generations restart at 1 in a new child: make them unique across restarts.
+            kind, gen = item[0], item[1] + GENERATIONS_PER_CHILD * self.restarts
+            if kind == "msgs":
+                for t in item[2]:
+                    deliver(gen, RawMessage(*t))
+            elif kind == "state":
+                self.connected(gen, item[2])
+            elif kind == "stopped":
+                return
+
+    def ack(self, generation: int, mids: list[int]) -> None:
+        """Ask the receiver to send PUBACKs."""
+        try:
+            child, local = divmod(generation, GENERATIONS_PER_CHILD)
+            with self._send_lock:
+                if self.conn is not None and child == self.restarts:
+                    self.conn.send(("ack", local, mids))
+        except (OSError, ValueError):
+            pass  # receiver gone: the broker will redeliver
+
+    def stop(self) -> None:
+        """Stop the receiver cleanly."""
+        self._stopping = True
+        try:
+            with self._send_lock:
+                if self.conn is not None:
+                    self.conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        if self.proc is not None:
+            self.proc.join(timeout=10)
+            if self.proc.is_alive():
+                self.proc.kill()
+        if self.conn is not None:
+            self.conn.close()
