@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from gateway.ingest.service import IngestService
+    from gateway.runtime import Runtime
 
 SITE = "test-site"
 
@@ -56,3 +63,22 @@ def write_config(folder: Path, broker_url: str, db_url: str, *, reg: dict[str, A
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+@contextmanager
+def running_ingest(folder: Path, broker_url: str, db_url: str, client_id: str,
+                   **config: Any) -> Iterator[tuple[Runtime, IngestService]]:
+    """A gateway runtime with ingest started and connected; stopped and closed after."""
+    from gateway.runtime import build_ingest, load_runtime
+    from tests.support import wait_for
+
+    rt = load_runtime(write_config(folder, broker_url, db_url, client_id=client_id, **config))
+    ingest = build_ingest(rt)
+    ingest.start()
+    try:
+        wait_for(lambda: ingest.connected, what="gateway connected")
+        time.sleep(0.3)  # subscriptions granted
+        yield rt, ingest
+    finally:
+        ingest.stop()
+        rt.store.close()

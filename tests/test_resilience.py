@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from gateway.runtime import build_ingest, load_runtime
 from gateway.storage.schema import dead_letters, observations
 from gateway.storage.store import Store
 from tests.gateway_proc import GatewayProcess
-from tests.homes import SITE, write_config
+from tests.homes import SITE, running_ingest, write_config
 from tests.mqtt_client import Publisher
 from tests.support import Mosquitto, free_port, wait_for
 
@@ -54,29 +55,23 @@ def test_broker_restart_reconnects_and_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_hostile_messages_never_stop_ingest(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
-                       client_id="gw-hostile")
-    rt = load_runtime(cfg)
-    ingest = build_ingest(rt)
-    ingest.start()
-    pub = Publisher(mosquitto.url, client_id="pub-hostile")
-    try:
-        wait_for(lambda: ingest.connected, what="connected")
-        time.sleep(0.3)
-        base = f"tillsyn/v1/{SITE}/bed-0/event"
-        hostile = [
-            (base, b"\x00\xff" * 10),
-            (base, b"[" * 50_000),
-            (base, json.dumps({"ts": 1, "kind": "bed", "value": True, "x": "y" * 300_000})),
-            (base, json.dumps({"ts": 10 ** 30, "kind": "bed", "value": True})),
-            (base, b'{"ts": "\\ud800", "kind": "bed", "value": true}'),
-            ("zigbee2mqtt/lock-0", b'{"lock_state": {"$ne": 1}}'),
-            ("zigbee2mqtt/door-0/availability", b"maybe"),
-            ("owntracks/r-1000/alarm", b'{"_type":"location","lat":"DROP TABLE","lon":1,"tst":1}'),
-        ]
-        good = (base, json.dumps({"ts": int(time.time() * 1000), "kind": "bed", "value": True}))
+    base = f"tillsyn/v1/{SITE}/bed-0/event"
+    hostile = [
+        (base, b"\x00\xff" * 10),
+        (base, b"[" * 50_000),
+        (base, json.dumps({"ts": 1, "kind": "bed", "value": True, "x": "y" * 300_000})),
+        (base, json.dumps({"ts": 10 ** 30, "kind": "bed", "value": True})),
+        (base, b'{"ts": "\\ud800", "kind": "bed", "value": true}'),
+        ("zigbee2mqtt/lock-0", b'{"lock_state": {"$ne": 1}}'),
+        ("zigbee2mqtt/door-0/availability", b"maybe"),
+        ("owntracks/r-1000/alarm", b'{"_type":"location","lat":"DROP TABLE","lon":1,"tst":1}'),
+    ]
+    good = (base, json.dumps({"ts": int(time.time() * 1000), "kind": "bed", "value": True}))
+    with (running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                         "gw-hostile") as (rt, gw),
+          Publisher(mosquitto.url, client_id="pub-hostile") as pub):
         pub.publish_many([*hostile, good])
-        wait_for(lambda: ingest.committed_messages >= len(hostile) + 1, what="all handled")
+        wait_for(lambda: gw.committed_messages >= len(hostile) + 1, what="all handled")
         assert rt.store.count(observations, kind="bed") == 1
         assert rt.store.count(dead_letters) == len(hostile)
         reasons = {d["reason"] for d in rt.store.dead_letters()}
@@ -84,11 +79,7 @@ def test_hostile_messages_never_stop_ingest(mosquitto: Mosquitto, tmp_path: Path
         oversized = next(d for d in rt.store.dead_letters() if "exceeds" in d["reason"])
         assert len(oversized["payload"]) == 4096  # capped
         assert oversized["payload_size"] > 300_000
-        assert ingest.connected
-    finally:
-        pub.close()
-        ingest.stop()
-        rt.store.close()
+        assert gw.connected
 
 
 def test_service_health_and_metrics(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -122,27 +113,14 @@ def test_service_health_and_metrics(mosquitto: Mosquitto, tmp_path: Path) -> Non
 
 
 def test_receiver_process_killed_is_restarted(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    import os
-    import signal
-
-    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
-                       client_id="gw-recv-kill")
-    rt = load_runtime(cfg)
-    ingest = build_ingest(rt)
-    ingest.start()
-    pub = Publisher(mosquitto.url, client_id="pub-recv-kill")
-    try:
-        wait_for(lambda: ingest.connected, what="connected")
-        time.sleep(0.3)
+    with (running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                         "gw-recv-kill") as (rt, gw),
+          Publisher(mosquitto.url, client_id="pub-recv-kill") as pub):
         pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 100)
         wait_for(lambda: rt.store.count(observations) == 100, what="first 100")
-        os.kill(ingest.receiver.proc.pid, signal.SIGKILL)
-        wait_for(lambda: not ingest.connected, what="loss noticed")
+        os.kill(gw.receiver.proc.pid, signal.SIGKILL)
+        wait_for(lambda: not gw.connected, what="loss noticed")
         pub.publish_many([("zigbee2mqtt/door-0", b'{"contact":false}')] * 100)
         wait_for(lambda: rt.store.count(observations) == 200, 60, what="next 100")
-        assert ingest.receiver.restarts == 1
-        assert ingest.connected
-    finally:
-        pub.close()
-        ingest.stop()
-        rt.store.close()
+        assert gw.receiver.restarts == 1
+        assert gw.connected

@@ -14,9 +14,8 @@ import pytest
 from firmware_stubs.home import HomeLayout, last_complete_night, plan_nights
 from firmware_stubs.player import Player
 from gateway.config.loader import load_registry
-from gateway.runtime import build_ingest, load_runtime
 from gateway.storage.schema import observations
-from tests.homes import registry, write_config
+from tests.homes import registry, running_ingest
 from tests.support import Mosquitto, wait_for
 
 pytestmark = pytest.mark.broker
@@ -36,13 +35,8 @@ def test_home_layout_roles() -> None:
 
 
 def test_nights_through_the_real_pipeline(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
-                       reg=registry(3), client_id="gw-sim")
-    rt = load_runtime(cfg)
-    ingest = build_ingest(rt)
-    ingest.start()
-    try:
-        wait_for(lambda: ingest.connected, what="connected")
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", "gw-sim",
+                        reg=registry(3)) as (rt, _gw):
         first = last_complete_night(datetime.now(UTC), TZ, nights_back=2)
         events, truths = plan_nights(rt.registry, first, 2, seed=7, tz=TZ, staff_visit_every=2)
         assert sum(t.staff_visits for t in truths) >= 1
@@ -61,19 +55,11 @@ def test_nights_through_the_real_pipeline(mosquitto: Mosquitto, tmp_path: Path) 
         locks = rt.store.observations("r-1000", kind="lock")
         assert locks
         assert all(o["value"]["credential"] == "keypad:2" for o in locks)
-    finally:
-        ingest.stop()
-        rt.store.close()
 
 
 def test_simulate_command(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
-                       reg=registry(2), client_id="gw-sim-cli")
-    rt = load_runtime(cfg)
-    ingest = build_ingest(rt)
-    ingest.start()
-    try:
-        wait_for(lambda: ingest.connected, what="connected")
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", "gw-sim-cli",
+                        reg=registry(2)) as (rt, gw):
         r = subprocess.run([sys.executable, "-m", "gateway", "simulate", "--broker",
                             mosquitto.url, "--registry", str(tmp_path / "registry.yaml"),
                             "--speed", "0", "--nights", "1"], capture_output=True, text=True,
@@ -82,8 +68,5 @@ def test_simulate_command(mosquitto: Mosquitto, tmp_path: Path) -> None:
         published = int(r.stdout.split("published ")[1].split()[0])
         reg = load_registry(tmp_path / "registry.yaml")
         assert published > 100 * len(reg.residents)
-        wait_for(lambda: ingest.committed_messages >= published, 60, what="all committed")
+        wait_for(lambda: gw.committed_messages >= published, 60, what="all committed")
         assert rt.metrics.dead_letters._value.get() == 0
-    finally:
-        ingest.stop()
-        rt.store.close()

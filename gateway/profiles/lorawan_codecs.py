@@ -37,94 +37,89 @@ def _need(b: bytes, i: int, n: int, what: str) -> None:
 _MOTION = {1: "start", 2: "moving", 3: "stop"}
 _GEOFENCE = {0: "inside", 1: "outside", 2: "unset"}
 
+# Milesight channels: (channel id, channel type) -> (field, bytes, value from bytes).
+Field = tuple[str, int, Callable[[bytes], Any]]
+
+
+def _flag(off: str, on: str) -> Callable[[bytes], str]:
+    return lambda v: on if v[0] else off
+
+
+_BATTERY: dict[tuple[int, int], Field] = {(0x01, 0x75): ("battery", 1, lambda v: v[0])}
+_TEMP_HUM: dict[tuple[int, int], Field] = {
+    (0x03, 0x67): ("temperature", 2, lambda v: _i16le(v, 0) / 10),
+    (0x04, 0x68): ("humidity", 1, lambda v: v[0] / 2),
+}
+MILESIGHT_CHANNELS: dict[str, dict[tuple[int, int], Field]] = {
+    "ws301": {**_BATTERY, (0x03, 0x00): ("magnet_status", 1, _flag("close", "open")),
+              (0x04, 0x00): ("tamper_status", 1, _flag("installed", "uninstalled"))},
+    "ws202": {**_BATTERY, (0x03, 0x00): ("pir", 1, _flag("idle", "trigger")),
+              (0x04, 0x00): ("daylight", 1, _flag("dark", "light"))},
+    "ws101": {**_BATTERY, (0xFF, 0x2E): (
+        "press", 1, lambda v: {1: "short", 2: "long", 3: "double"}.get(v[0], "unknown"))},
+    "em300-mcs": {**_BATTERY, **_TEMP_HUM,
+                  (0x06, 0x00): ("magnet_status", 1, _flag("close", "open"))},
+    "vs330": {**_BATTERY, (0x02, 0x82): ("distance", 2, lambda v: _u16le(v, 0)),
+              (0x03, 0x8E): ("occupancy", 1, _flag("vacant", "occupied")),
+              (0x04, 0x8E): ("calibration", 1, _flag("failed", "success"))},
+    "at101": {**_BATTERY, (0x03, 0x67): _TEMP_HUM[(0x03, 0x67)],
+              (0x05, 0x00): ("position", 1,
+                             lambda v: {0: "normal", 1: "tilt"}.get(v[0], "unknown"))},
+}
+
+
+def _at101_location(v: bytes, out: dict[str, Any]) -> None:
+    out["latitude"] = _i32le(v, 0) / 1_000_000
+    out["longitude"] = _i32le(v, 4) / 1_000_000
+    out["motion_status"] = _MOTION.get(v[8] & 0x0F, "unknown")
+    out["geofence_status"] = _GEOFENCE.get(v[8] >> 4, "unknown")
+
+
+def _at101_wifi(v: bytes, out: dict[str, Any]) -> None:
+    mac = ":".join(f"{x:02x}" for x in v[1:7])
+    out["wifi_scan_result"] = "finish"
+    if mac == "ff:ff:ff:ff:ff:ff":
+        out["wifi_scan_result"] = "timeout"
+        return
+    motion = _MOTION.get(v[8] & 0x0F, "unknown")
+    out["motion_status"] = motion
+    out.setdefault("wifi", []).append({"group": v[0], "mac": mac,
+                                       "rssi": int.from_bytes(v[7:8], "little", signed=True),
+                                       "motion_status": motion})
+
+
+# Channels that set several fields: (channel id, channel type) -> (bytes, handler).
+MILESIGHT_RECORDS: dict[str, dict[tuple[int, int], tuple[int, Callable[..., None]]]] = {
+    "at101": {(0x04, 0x88): (9, _at101_location), (0x84, 0x88): (9, _at101_location),
+              (0x06, 0xD9): (9, _at101_wifi)},
+}
+
 
 def milesight(model: str) -> Codec:
-    """Build the codec for one Milesight model (shared channel grammar)."""
+    """Build the codec for one Milesight model from its channel table."""
+    fields = MILESIGHT_CHANNELS[model]
+    records = MILESIGHT_RECORDS.get(model, {})
 
     def decode(b: bytes, fport: int | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         i = 0
         while i < len(b):
             _need(b, i, 2, "channel header")
-            cid, ctype = b[i], b[i + 1]
+            key = (b[i], b[i + 1])
             i += 2
-            if (cid, ctype) == (0x01, 0x75):
-                _need(b, i, 1, "battery")
-                out["battery"] = b[i]
-                i += 1
-            elif (cid, ctype) == (0xFF, 0x2E) and model == "ws101":
-                _need(b, i, 1, "button press")
-                out["press"] = {1: "short", 2: "long", 3: "double"}.get(b[i], "unknown")
-                i += 1
-            elif (cid, ctype) == (0x03, 0x00) and model == "ws301":
-                _need(b, i, 1, "magnet status")
-                out["magnet_status"] = "open" if b[i] else "close"
-                i += 1
-            elif (cid, ctype) == (0x04, 0x00) and model == "ws301":
-                _need(b, i, 1, "tamper status")
-                out["tamper_status"] = "uninstalled" if b[i] else "installed"
-                i += 1
-            elif (cid, ctype) == (0x03, 0x00) and model == "ws202":
-                _need(b, i, 1, "pir")
-                out["pir"] = "trigger" if b[i] else "idle"
-                i += 1
-            elif (cid, ctype) == (0x04, 0x00) and model == "ws202":
-                _need(b, i, 1, "daylight")
-                out["daylight"] = "light" if b[i] else "dark"
-                i += 1
-            elif (cid, ctype) == (0x03, 0x67):
-                _need(b, i, 2, "temperature")
-                out["temperature"] = _i16le(b, i) / 10
-                i += 2
-            elif (cid, ctype) == (0x04, 0x68):
-                _need(b, i, 1, "humidity")
-                out["humidity"] = b[i] / 2
-                i += 1
-            elif (cid, ctype) == (0x06, 0x00) and model == "em300-mcs":
-                _need(b, i, 1, "magnet status")
-                out["magnet_status"] = "open" if b[i] else "close"
-                i += 1
-            elif (cid, ctype) == (0x02, 0x82) and model == "vs330":
-                _need(b, i, 2, "distance")
-                out["distance"] = _u16le(b, i)
-                i += 2
-            elif (cid, ctype) == (0x03, 0x8E) and model == "vs330":
-                _need(b, i, 1, "occupancy")
-                out["occupancy"] = "occupied" if b[i] else "vacant"
-                i += 1
-            elif (cid, ctype) == (0x04, 0x8E) and model == "vs330":
-                _need(b, i, 1, "calibration")
-                out["calibration"] = "success" if b[i] else "failed"
-                i += 1
-            elif cid in (0x04, 0x84) and ctype == 0x88 and model == "at101":
-                _need(b, i, 9, "location")
-                out["latitude"] = _i32le(b, i) / 1_000_000
-                out["longitude"] = _i32le(b, i + 4) / 1_000_000
-                status = b[i + 8]
-                out["motion_status"] = _MOTION.get(status & 0x0F, "unknown")
-                out["geofence_status"] = _GEOFENCE.get(status >> 4, "unknown")
-                i += 9
-            elif (cid, ctype) == (0x05, 0x00) and model == "at101":
-                _need(b, i, 1, "device position")
-                out["position"] = {0: "normal", 1: "tilt"}.get(b[i], "unknown")
-                i += 1
-            elif (cid, ctype) == (0x06, 0xD9) and model == "at101":
-                _need(b, i, 9, "wifi scan record")
-                mac = ":".join(f"{x:02x}" for x in b[i + 1:i + 7])
-                rssi = int.from_bytes(b[i + 7:i + 8], "little", signed=True)
-                motion = _MOTION.get(b[i + 8] & 0x0F, "unknown")
-                i += 9
-                out["wifi_scan_result"] = "finish"
-                if mac == "ff:ff:ff:ff:ff:ff":
-                    out["wifi_scan_result"] = "timeout"
-                    continue
-                out["motion_status"] = motion
-                out.setdefault("wifi", []).append(
-                    {"group": b[i - 9], "mac": mac, "rssi": rssi, "motion_status": motion})
+            if key in fields:
+                name, size, conv = fields[key]
+                _need(b, i, size, name)
+                out[name] = conv(b[i:i + size])
+                i += size
+            elif key in records:
+                size, handler = records[key]
+                _need(b, i, size, f"channel 0x{key[0]:02x}")
+                handler(b[i:i + size], out)
+                i += size
             else:
-                raise DecodeError(
-                    f"unknown Milesight {model} channel 0x{cid:02x} type 0x{ctype:02x} "
-                    f"at byte {i - 2}")
+                raise DecodeError(f"unknown Milesight {model} channel 0x{key[0]:02x} "
+                                  f"type 0x{key[1]:02x} at byte {i - 2}")
         if not out:
             raise DecodeError("empty payload")
         return out
