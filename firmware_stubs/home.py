@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from gateway.config.registry import Registry, Resident
 
 MOTION_CLEAR_S = 90  # RTCGQ11LM reports occupancy false 90 s after the last motion
+HOME_POSITION = (55.7047, 13.1910)  # Lund
 
 
 @dataclass(frozen=True, order=True)
@@ -78,6 +79,7 @@ class NightTruth:
     toilet_visits: int = 0
     staff_visits: int = 0
     incidents: list[tuple[str, int]] = field(default_factory=list)
+    walks: int = 0
     messages: int = 0
 
 
@@ -116,11 +118,36 @@ class NightPlanner:
             self.events.append(SimEvent(self._at(ts), self.home.lock, "lock",
                                         {"state": state, "method": method, "user": user}, note))
 
+    def walk(self, start: datetime, minutes: float, home: tuple[float, float]) -> None:
+        """An afternoon walk with the position alarm: leave home, out and back, enter home."""
+        dev = self.home.position
+        if dev is None:
+            return
+        lat0, lon0 = home
+        self.events.append(SimEvent(self._at(start), dev, "geofence",
+                                    {"event": "leave", "region": "home"}, "walk"))
+        bearing_lat, bearing_lon = self.rng.uniform(-1, 1), self.rng.uniform(-1, 1)
+        steps = max(2, int(minutes // 2))
+        for k in range(1, steps):
+            # Out for the first half, back for the second; about 60 m per 2 minutes.
+            out = min(k, steps - k) * 0.0005
+            self.events.append(SimEvent(
+                self._at(start + timedelta(minutes=2 * k)), dev, "position",
+                {"lat": round(lat0 + bearing_lat * out, 6),
+                 "lon": round(lon0 + bearing_lon * out * 1.8, 6), "acc": 10}, "walk"))
+        self.events.append(SimEvent(self._at(start + timedelta(minutes=2 * steps)), dev,
+                                    "geofence", {"event": "enter", "region": "home"}, "walk"))
+
     def plan(self, night_start: datetime, *, staff_visit_at: datetime | None = None,
              staff_user: int = 2, incidents: tuple[str, ...] = ()) -> NightTruth:
-        """Events from 21:00 (night_start) to 08:00 the next morning."""
+        """An afternoon walk (if there is a position alarm), then the night from 21:00
+        (night_start) to 08:00 the next morning."""
         rng = self.rng
         truth = NightTruth(self.home.resident_id, night_start)
+        if self.home.position is not None:
+            self.walk(night_start - timedelta(hours=rng.uniform(4, 6)), rng.uniform(30, 60),
+                      HOME_POSITION)
+            truth.walks += 1
         bedtime = night_start + timedelta(minutes=60 + rng.uniform(0, 60))
         wake = night_start + timedelta(hours=9, minutes=30 + rng.uniform(0, 60))
         self.motion("hall", bedtime - timedelta(minutes=10))

@@ -124,3 +124,19 @@ def test_pipeline_never_raises_on_garbage() -> None:
     t = int(time.time() * 1000)
     rows = p.process([msg(BED, b"\xff" * 10, t), msg(BED, {"ts": [], "kind": "bed"}, t)])
     assert rows.counters.dead_letters == 2
+
+
+def test_invalid_ttn_sample_becomes_a_dead_letter_with_reason() -> None:
+    from tests.support import PAYLOADS
+
+    reg = registry(1)
+    reg["residents"][0]["devices"].append({
+        "id": "door-lora", "profile": "tts.milesight-ws301",
+        "source": "v3/app1@ttn/devices/dev1", "room": "entrance"})
+    p = Pipeline(Router(Registry.model_validate(reg), LIB))
+    raw = (PAYLOADS / "ttn_v3" / "uplink_verbatim_INVALID_missing_comma.json.txt").read_bytes()
+    rows = p.process([msg("v3/app1@ttn/devices/dev1/up", raw, NOW)])
+    assert rows.observations == []
+    assert rows.dead_letters[0]["reason"] == \
+        "invalid JSON: Expecting ',' delimiter at line 79 column 5"
+    assert rows.dead_letters[0]["device_id"] == "door-lora"

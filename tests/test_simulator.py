@@ -52,6 +52,10 @@ def test_nights_through_the_real_pipeline(mosquitto: Mosquitto, tmp_path: Path) 
             assert rt.store.count(observations, kind=kind) == n, kind
         assert rt.store.count(observations, kind="battery") == len(devices)
         assert rt.store.count(observations, clock_override=True) == 0
+        assert sum(t.walks for t in truths) == 6  # every home has a position alarm
+        walk = rt.store.observations("r-1000", kind="geofence")
+        assert [o["value"]["event"] for o in walk] == ["leave", "enter", "leave", "enter"]
+        assert rt.store.count(observations, kind="position") == by_kind["position"] > 0
         locks = rt.store.observations("r-1000", kind="lock")
         assert locks
         assert all(o["value"]["credential"] == "keypad:2" for o in locks)
