@@ -1,0 +1,314 @@
+"""Rule detectors (SPEC section 7). Each decides from event time only, so a replayed or
+simulated night at 100x speed raises the same alerts as a real one.
+
+Every detector has `observe(obs, ctx)` for observations and `tick(now, ctx)` for
+conditions that become true by time passing; both return decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar, Literal
+
+from detectors.model import Decision, Observation, ResidentSettings
+from detectors.visits import Visit
+
+ACTIVITY_KINDS = frozenset({"motion", "contact", "bed", "lock"})
+
+
+@dataclass
+class Context:
+    """Shared per-resident state the detectors read."""
+
+    settings: ResidentSettings
+    visit: Visit | None = None
+    away: bool = False  # left the home geofence and not yet back
+
+
+class Detector:
+    """Base: a detector for one resident."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        self.s = settings
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """React to an observation."""
+        return []
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """React to time passing."""
+        return []
+
+    def _decision(self, action: Literal["raise", "clear"], key: str, ts: datetime,
+                  device_id: str | None = None, **detail: object) -> Decision:
+        return Decision(action, self.kind, self.s.resident_id, key, ts, dict(detail), device_id)
+
+
+class PushButton(Detector):
+    """sos and fall: a `true` from the device raises (the alert layer dedups repeats)."""
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Raise on a true reading of this kind."""
+        if obs.kind == self.kind and obs.value is True:
+            return [self._decision("raise", f"{self.kind}:{obs.device_id}", obs.ts,
+                                   obs.device_id, room=obs.room)]
+        return []
+
+
+class Sos(PushButton):
+    """Alarm button pressed."""
+
+    kind = "sos"
+
+
+class Fall(PushButton):
+    """Fall reported by a fall sensor or wearable."""
+
+    kind = "fall"
+
+
+class BedExitNoReturn(Detector):
+    """Out of bed in the night window and not back within N minutes."""
+
+    kind = "bed_exit_no_return"
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.out_since: datetime | None = None
+        self.active = False
+        self.device: str | None = None
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Track bed exits and returns."""
+        if obs.kind != "bed":
+            return []
+        if obs.value is False and self.out_since is None:
+            if self.s.night.contains(obs.ts, self.s.tz):
+                self.out_since, self.device = obs.ts, obs.device_id
+            return []
+        if obs.value is True and self.out_since is not None:
+            self.out_since = None
+            if self.active:
+                self.active = False
+                return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
+        return []
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """Raise once the limit has passed."""
+        limit = timedelta(minutes=self.s.bed_exit_no_return_minutes)
+        if self.out_since is not None and not self.active and now - self.out_since >= limit:
+            self.active = True
+            return [self._decision("raise", self.kind, self.out_since + limit, self.device,
+                                   out_of_bed_since=self.out_since.isoformat())]
+        return []
+
+
+class DoorOpenNight(Detector):
+    """Exterior door opened in the night window while no staff visit is in progress."""
+
+    kind = "door_open_night"
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Raise on an unexplained night-time opening of an exterior door."""
+        dev = self.s.devices.get(obs.device_id)
+        if obs.kind != "contact" or dev is None or not dev.exterior:
+            return []
+        if obs.value == "open" and self.s.night.contains(obs.ts, self.s.tz):
+            if ctx.visit is None:
+                return [self._decision("raise", f"{self.kind}:{obs.device_id}", obs.ts,
+                                       obs.device_id, room=obs.room)]
+        return []
+
+
+class LeftGeofence(Detector):
+    """Left the home area: in the night window, or always if the plan says so."""
+
+    kind = "left_geofence"
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.active = False
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Follow geofence transitions of the home region."""
+        if obs.kind != "geofence" or not isinstance(obs.value, dict):
+            return []
+        if obs.value.get("region") not in (self.s.home_region, None):
+            return []
+        if obs.value.get("event") == "leave":
+            ctx.away = True
+            alert = self.s.geofence_alert == "always" or self.s.night.contains(obs.ts, self.s.tz)
+            if alert and not self.active:
+                self.active = True
+                return [self._decision("raise", self.kind, obs.ts, obs.device_id)]
+        elif obs.value.get("event") == "enter":
+            ctx.away = False
+            if self.active:
+                self.active = False
+                return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
+        return []
+
+
+class Inactivity(Detector):
+    """No sign of activity for N hours while at home by day.
+
+    The clock starts at the later of the last activity and the end of the last night
+    window, so a long sleep is not an alert at 07:00.
+    """
+
+    kind = "inactivity"
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.last_activity: datetime | None = None
+        self.active = False
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Any motion, door, bed or lock change is activity."""
+        if obs.kind not in ACTIVITY_KINDS or obs.value is False and obs.kind == "motion":
+            return []
+        self.last_activity = obs.ts if self.last_activity is None else max(self.last_activity,
+                                                                           obs.ts)
+        if self.active:
+            self.active = False
+            return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
+        return []
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """Raise after N quiet daytime hours at home."""
+        if self.last_activity is None or self.active or ctx.away:
+            return []
+        if self.s.night.contains(now, self.s.tz):
+            return []
+        start = max(self.last_activity, self.s.night.last_end_before(now, self.s.tz))
+        limit = timedelta(hours=self.s.inactivity_hours)
+        if now - start >= limit:
+            self.active = True
+            return [self._decision("raise", self.kind, start + limit,
+                                   last_activity=self.last_activity.isoformat())]
+        return []
+
+
+class BathroomLong(Detector):
+    """In the bathroom longer than N minutes (motion there, none elsewhere since)."""
+
+    kind = "bathroom_long"
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.since: datetime | None = None
+        self.active = False
+        self.device: str | None = None
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Enter on bathroom motion; leave on motion elsewhere or getting into bed."""
+        if obs.kind == "motion" and obs.value is True:
+            if obs.room in self.s.bathroom_rooms:
+                if self.since is None:
+                    self.since, self.device = obs.ts, obs.device_id
+                return []
+            return self._left(obs)
+        if obs.kind == "bed" and obs.value is True:
+            return self._left(obs)
+        return []
+
+    def _left(self, obs: Observation) -> list[Decision]:
+        self.since = None
+        if self.active:
+            self.active = False
+            return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
+        return []
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """Raise once the limit has passed."""
+        limit = timedelta(minutes=self.s.bathroom_long_minutes)
+        if self.since is not None and not self.active and now - self.since >= limit:
+            self.active = True
+            return [self._decision("raise", self.kind, self.since + limit, self.device,
+                                   in_bathroom_since=self.since.isoformat())]
+        return []
+
+
+@dataclass
+class _Link:
+    last_seen: datetime
+    offline: bool = False
+    reason: str = ""
+
+
+class DeviceOffline(Detector):
+    """No message within the device's report interval, or an `offline` availability."""
+
+    kind = "device_offline"
+
+    def __init__(self, settings: ResidentSettings, started: datetime) -> None:
+        super().__init__(settings)
+        # A device never heard from counts from the moment supervision started.
+        self.links = {d: _Link(started) for d in settings.devices}
+
+    def seen(self, device_id: str, ts: datetime, available: bool = True) -> list[Decision]:
+        """Any message from the device (decodable or not) proves the link."""
+        link = self.links.get(device_id)
+        if link is None:
+            return []
+        link.last_seen = max(link.last_seen, ts)
+        if not available:
+            if not link.offline:
+                link.offline, link.reason = True, "availability offline"
+                return [self._decision("raise", f"{self.kind}:{device_id}", ts, device_id,
+                                       reason=link.reason)]
+            return []
+        if link.offline:
+            link.offline = False
+            return [self._decision("clear", f"{self.kind}:{device_id}", ts, device_id)]
+        return []
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Observations are messages too."""
+        return self.seen(obs.device_id, obs.ts, not (obs.kind == "availability"
+                                                     and obs.value == "offline"))
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """Raise for every device silent longer than its profile allows."""
+        out = []
+        for device_id, link in self.links.items():
+            interval = timedelta(seconds=self.s.devices[device_id].report_interval_s)
+            if not link.offline and now - link.last_seen > interval:
+                link.offline, link.reason = True, "silent"
+                out.append(self._decision("raise", f"{self.kind}:{device_id}",
+                                          link.last_seen + interval, device_id,
+                                          reason="silent", last_seen=link.last_seen.isoformat()))
+        return out
+
+
+class BatteryLow(Detector):
+    """Battery under the low mark; cleared above the ok mark (hysteresis)."""
+
+    kind = "battery_low"
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.low: set[str] = set()
+
+    def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
+        """Compare battery readings with the marks."""
+        if obs.kind != "battery" or not isinstance(obs.value, int | float):
+            return []
+        if obs.value < self.s.battery_low_percent and obs.device_id not in self.low:
+            self.low.add(obs.device_id)
+            return [self._decision("raise", f"{self.kind}:{obs.device_id}", obs.ts,
+                                   obs.device_id, percent=obs.value)]
+        if obs.value >= self.s.battery_ok_percent and obs.device_id in self.low:
+            self.low.discard(obs.device_id)
+            return [self._decision("clear", f"{self.kind}:{obs.device_id}", obs.ts,
+                                   obs.device_id, percent=obs.value)]
+        return []
+
+
+RULES: dict[str, type[Detector]] = {
+    cls.kind: cls for cls in (Sos, Fall, BedExitNoReturn, DoorOpenNight, LeftGeofence,
+                              Inactivity, BathroomLong, BatteryLow)
+}
