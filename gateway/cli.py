@@ -110,22 +110,21 @@ def run(config: ConfigOpt) -> None:
 
     from gateway.api.app import create_app
     from gateway.logsetup import setup_logging
-    from gateway.runtime import build_ingest, load_runtime
+    from gateway.runtime import load_runtime, start_service, stop_service
 
     try:
         rt = load_runtime(config)
     except ConfigError as exc:
         fail(exc.problems)
     setup_logging(rt.config.logging.level, rt.config.logging.json_format)
-    ingest = build_ingest(rt)
-    ingest.start()
+    start_service(rt)
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host=rt.config.api.host,
                                            port=rt.config.api.port, log_level="warning",
                                            log_config=None))
     try:
         server.run()
     finally:
-        ingest.stop()
+        stop_service(rt)
         rt.store.close()
 
 

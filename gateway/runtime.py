@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from gateway.alerting.publisher import AlertPublisher
+from gateway.alerting.runner import DetectorRunner
+from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import load_config, load_registry, registry_path, secret
 from gateway.config.registry import Registry
@@ -31,6 +34,9 @@ class Runtime:
     store: Store
     metrics: Metrics = field(default_factory=Metrics)
     ingest: IngestService | None = None
+    alerts: AlertService | None = None
+    detectors: DetectorRunner | None = None
+    publisher: AlertPublisher | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -49,6 +55,38 @@ def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
         upgrade(config.storage.url)
     store = Store(config.storage.url)
     return Runtime(config, registry, profiles, store)
+
+
+def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
+    """Alert service, detector runner and the MQTT alert publisher for a runtime."""
+    if publish:
+        rt.publisher = AlertPublisher(rt.config.mqtt, rt.config.site.id)
+    rt.alerts = AlertService(rt.store, rt.registry,
+                             escalation_seconds=rt.config.site.alerts.escalation_seconds,
+                             publish=rt.publisher)
+    rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+    return rt.alerts
+
+
+def start_service(rt: Runtime) -> None:
+    """Ingest, detectors, alerting and the alert publisher, wired and started."""
+    ingest = build_ingest(rt)
+    build_alerting(rt)
+    assert rt.detectors is not None and rt.publisher is not None
+    rt.publisher.start()
+    rt.detectors.start()
+    ingest.on_committed = rt.detectors.feed
+    ingest.start()
+
+
+def stop_service(rt: Runtime) -> None:
+    """Stop what start_service started, in reverse order."""
+    if rt.ingest is not None:
+        rt.ingest.stop()
+    if rt.detectors is not None:
+        rt.detectors.stop()
+    if rt.publisher is not None:
+        rt.publisher.stop()
 
 
 def build_ingest(rt: Runtime) -> IngestService:

@@ -28,7 +28,7 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert {"observations", "dead_letters", "device_status", "ingest_inflight",
             "audit_log", "settings"} <= tables
-    assert version == "0001"
+    assert version == "0002"
     store.close()
 
 

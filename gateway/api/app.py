@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api.routes import devices, health, observations
+from gateway.api.routes import alerts, devices, health, observations, residents
 from gateway.runtime import Runtime
 
 
@@ -14,6 +14,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
     app.state.runtime = rt
     app.include_router(health.router)
+    app.include_router(alerts.router)
     app.include_router(observations.router)
+    app.include_router(residents.router)
     app.include_router(devices.router)
     return app

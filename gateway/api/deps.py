@@ -22,9 +22,15 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def current_staff(request: Request, rt: RuntimeDep) -> Staff:
-    """Authenticate the bearer token and return the staff member it belongs to."""
+    """Authenticate the bearer token and return the staff member it belongs to.
+
+    Browsers' EventSource cannot send headers, so the alert stream alone also accepts the
+    token as `?access_token=`.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not token and request.url.path == "/api/alerts/stream":
+        scheme, token = "bearer", request.query_params.get("access_token", "")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -40,6 +46,13 @@ def current_staff(request: Request, rt: RuntimeDep) -> Staff:
 
 
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
+
+
+def unit_scope(staff: Staff) -> set[str] | None:
+    """Units a staff member may see (None = all)."""
+    if staff.role == "night_staff":
+        return {staff.unit} if staff.unit else set()
+    return None
 
 
 def resident_in_scope(resident_id: str, staff: Staff, rt: Runtime) -> Resident:

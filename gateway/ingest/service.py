@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from gateway.config.gateway import MqttConfig
 from gateway.errors import StorageError
@@ -54,6 +56,9 @@ class IngestService:
         self.committed_messages = 0
         self._seq = 0
         self._min_dup_seq = 0
+        # Called with each committed batch (observations, device last-seen), in order.
+        self.on_committed: Callable[[list[dict[str, Any]], dict[str, dict[str, Any]]],
+                                    None] | None = None
         cls = ProcessReceiver if receiver == "process" else ThreadReceiver
         self.receiver: ProcessReceiver | ThreadReceiver = cls(
             mqtt_config, router.topics(), self._deliver, self._connection)
@@ -158,6 +163,11 @@ class IngestService:
         self.metrics.ingest_lag.set((now - batch[0].received_ms) / 1000)
         self.metrics.add(rows.counters)
         self.receiver.ack(generation, [m.mid for m in batch if m.qos > 0])
+        if self.on_committed is not None:
+            try:
+                self.on_committed(rows.observations, rows.status)
+            except Exception:  # detectors must never stop ingest; they rebuild at start
+                log.exception("detectors failed on a committed batch")
 
     def _db_down(self, exc: Exception) -> None:
         if self.db_ok:

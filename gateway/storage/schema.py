@@ -88,3 +88,60 @@ audit_log = Table(
     Column("detail", Text, nullable=True),
 )
 Index("ix_audit_resident", audit_log.c.resident_id, audit_log.c.at_ms)
+
+# --- alerting (issue 3) ------------------------------------------------------------------
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("key", String(160), nullable=False, comment="condition; one unresolved per key"),
+    Column("status", String(16), nullable=False, comment="open, acknowledged, resolved"),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("condition_cleared", Boolean, nullable=False, default=False),
+    Column("device_id", String(64), nullable=True),
+    Column("room", String(64), nullable=True),
+    Column("during_visit", String(64), nullable=True, comment="staff id if during a visit"),
+    Column("detail", JSON, nullable=True),
+    Column("event_ms", BigInteger, nullable=False, comment="when the condition arose"),
+    Column("raised_ms", BigInteger, nullable=False),
+    Column("escalation_due_ms", BigInteger, nullable=False),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_ms", BigInteger, nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Column("resolved_ms", BigInteger, nullable=True),
+    Column("outcome", String(32), nullable=True),
+)
+Index("ix_alerts_status", alerts.c.status, alerts.c.escalation_due_ms)
+Index("ix_alerts_resident", alerts.c.resident_id, alerts.c.raised_ms)
+Index("ix_alerts_key", alerts.c.key, alerts.c.status)
+
+# Every transition; the id is the server-sent-event id (resumable with Last-Event-ID).
+alert_events = Table(
+    "alert_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("transition", String(24), nullable=False),
+    Column("by", String(64), nullable=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+)
+Index("ix_alert_events_alert", alert_events.c.alert_id)
+
+visits = Table(
+    "visits", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("staff_id", String(64), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+)
+Index("ix_visits_resident", visits.c.resident_id, visits.c.start_ms)

@@ -1,0 +1,1 @@
+"""Alerting: detector decisions become alerts with a stored lifecycle, delivered live."""

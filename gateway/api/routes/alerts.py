@@ -1,0 +1,120 @@
+"""Alerts: list, acknowledge, resolve, and the live stream (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from gateway.alerting.service import OUTCOMES, AlertError, AlertService, public
+from gateway.api.deps import CurrentStaff, RuntimeDep, unit_scope
+from gateway.config.registry import Staff
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+class ResolveBody(BaseModel):
+    """How an alert ended."""
+
+    outcome: str = Field(..., pattern="^(" + "|".join(OUTCOMES) + ")$")
+    note: str | None = Field(None, max_length=2000)
+
+
+def _service(rt: Any) -> AlertService:
+    if rt.alerts is None:
+        raise HTTPException(503, "alerting is not running")
+    svc: AlertService = rt.alerts
+    return svc
+
+
+def _in_scope(svc: AlertService, alert_id: int, staff: Staff) -> dict[str, Any]:
+    try:
+        alert = svc.get(alert_id)
+    except AlertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    units = unit_scope(staff)
+    if units is not None and alert["unit_id"] not in units:
+        raise HTTPException(404, "no such alert")
+    return alert
+
+
+@router.get("")
+def list_alerts(staff: CurrentStaff, rt: RuntimeDep,
+                status: Annotated[str | None, Query(
+                    pattern="^(open|acknowledged|resolved|unresolved)$")] = None,
+                resident_id: Annotated[str | None, Query(max_length=64)] = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    """Alerts in the caller's scope, priority first; `last_event_id` is where to resume."""
+    svc = _service(rt)
+    last = svc.last_event_id()
+    rows = svc.list_alerts(units=unit_scope(staff), status=status, resident_id=resident_id,
+                           limit=limit)
+    rt.store.audit(staff.id, "read_alerts", resident_id, f"status={status} n={len(rows)}")
+    return {"last_event_id": last, "alerts": [public(a) for a in rows]}
+
+
+@router.post("/{alert_id}/ack")
+def acknowledge(alert_id: int, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+    """Acknowledge: someone has it."""
+    svc = _service(rt)
+    _in_scope(svc, alert_id, staff)
+    try:
+        return public(svc.acknowledge(alert_id, staff.id))
+    except AlertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.post("/{alert_id}/resolve")
+def resolve(alert_id: int, body: ResolveBody, staff: CurrentStaff,
+            rt: RuntimeDep) -> dict[str, Any]:
+    """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical."""
+    svc = _service(rt)
+    _in_scope(svc, alert_id, staff)
+    try:
+        return public(svc.resolve(alert_id, staff.id, body.outcome, body.note))
+    except AlertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.get("/stream")
+async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
+                 last_event_id: Annotated[str | None, Header()] = None,
+                 since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+    """Server-sent events, one per alert transition; resumable with Last-Event-ID."""
+    svc = _service(rt)
+    units = unit_scope(staff)
+    start = since
+    if last_event_id is not None and last_event_id.isdigit():
+        start = int(last_event_id)
+    if start is None:
+        start = await run_in_threadpool(svc.last_event_id)
+    await run_in_threadpool(rt.store.audit, staff.id, "stream_alerts", None,
+                            f"from event {start}")
+
+    async def events() -> AsyncIterator[str]:
+        last = start
+        wake = svc.broadcast.listen()
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                wake.clear()
+                items = await run_in_threadpool(svc.events_after, last, units)
+                for item in items:
+                    last = int(item["event_id"])
+                    yield f"id: {last}\nevent: alert\ndata: {json.dumps(item)}\n\n"
+                if not items:
+                    try:
+                        await asyncio.wait_for(wake.wait(), timeout=10)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+        finally:
+            svc.broadcast.forget(wake)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,184 @@
+"""Alert lifecycle against real SQLite, and end to end through broker, gateway and SSE."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+
+from detectors.model import Decision
+from gateway.alerting.runner import DetectorRunner
+from gateway.alerting.service import AlertError
+from gateway.auth import create_token
+from gateway.ingest.pipeline import BatchRows
+from gateway.runtime import Runtime, build_alerting, load_runtime
+from gateway.storage.schema import alert_events, alerts
+from tests.gateway_proc import GatewayProcess
+from tests.homes import SITE, write_config
+from tests.mqtt_client import Publisher
+from tests.support import Mosquitto, free_port, wait_for
+
+
+def runtime(tmp_path: Path) -> Runtime:
+    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db")
+    rt = load_runtime(cfg)
+    build_alerting(rt, publish=False)
+    return rt
+
+
+def sos(at: datetime, resident: str = "r-1000") -> Decision:
+    return Decision("raise", "sos", resident, "sos:bed-0", at, {}, "bed-0")
+
+
+def test_lifecycle_dedup_and_transitions(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    svc = rt.alerts
+    assert svc is not None
+    now = datetime.now(UTC)
+    first = svc.handle([sos(now)])
+    assert len(first) == 1
+    assert svc.handle([sos(now)]) == []  # same condition, still unresolved: no second alert
+    a = svc.get(first[0])
+    assert (a["status"], a["priority"], a["room"], a["unit_id"]) == ("open", 1, "bedroom",
+                                                                      "unit-a")
+    svc.acknowledge(first[0], "s-17")
+    with pytest.raises(AlertError, match="cannot become acknowledged"):
+        svc.acknowledge(first[0], "s-17")
+    with pytest.raises(AlertError, match="outcome must be one of"):
+        svc.resolve(first[0], "s-17", "vanished")
+    done = svc.resolve(first[0], "s-17", "visited")
+    assert (done["status"], done["outcome"], done["resolved_by"]) == ("resolved", "visited",
+                                                                      "s-17")
+    again = svc.handle([sos(now)])  # the condition recurs after resolution: a new alert
+    assert len(again) == 1
+    assert again[0] != first[0]
+    with rt.store.engine.connect() as conn:
+        trail = conn.execute(select(alert_events.c.transition, alert_events.c.by)
+                             .where(alert_events.c.alert_id == first[0])
+                             .order_by(alert_events.c.id)).all()
+    assert [tuple(t) for t in trail] == [("raised", None), ("acknowledged", "s-17"),
+                                         ("resolved", "s-17")]
+    rt.store.close()
+
+
+def test_escalation_survives_restart(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    assert rt.alerts is not None
+    alert_id = rt.alerts.handle([sos(datetime.now(UTC))])[0]
+    due = rt.alerts.get(alert_id)["escalation_due_ms"]
+    assert due - rt.alerts.get(alert_id)["raised_ms"] == 120_000  # site default 120 s
+    assert rt.alerts.escalate_due(due - 1) == []
+    rt.store.close()
+    # The gateway was down when the escalation fell due: a new process escalates at start.
+    rt2 = runtime(tmp_path)
+    assert rt2.alerts is not None
+    assert rt2.alerts.escalate_due(due + 5_000) == [alert_id]
+    assert rt2.alerts.escalate_due(due + 10_000) == []  # once
+    assert rt2.alerts.get(alert_id)["escalated"] is True
+    rt2.store.close()
+
+
+def test_detectors_rebuilt_after_crash_raise_once(tmp_path: Path) -> None:
+    """An SOS committed just before a crash (detectors never saw it) is alerted at start,
+    and only once however often the gateway restarts."""
+    rt = runtime(tmp_path)
+    now = int(time.time() * 1000)
+    rows = BatchRows()
+    rows.observations = [{"resident_id": "r-1000", "device_id": "bed-0", "kind": "sos",
+                          "value": True, "ts_ms": now - 60_000, "received_ms": now,
+                          "room": "bedroom", "clock_override": False}]
+    rt.store.commit_batch("gw", rows, [])
+    for _ in range(2):
+        assert rt.alerts is not None
+        runner = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+        runner.rebuild()
+    with rt.store.engine.connect() as conn:
+        kinds = [r.kind for r in conn.execute(select(alerts.c.kind))]
+    assert kinds == ["sos"]
+    rt.store.close()
+
+
+@pytest.mark.broker
+def test_alert_end_to_end(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-alert-e2e", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    token = create_token("test-secret-not-for-production", "s-17", 3600)
+    h = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}"
+    received: list[dict[str, Any]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="alert-listener")
+    sub.on_message = lambda c, u, m: received.append({"topic": m.topic,
+                                                      **json.loads(m.payload)})
+    host, mport = mosquitto.url.split("://")[1].split(":")
+    sub.connect(host, int(mport))
+    sub.subscribe(f"tillsyn/v1/{SITE}/alerts/#", 1)
+    sub.loop_start()
+    stream_events: list[dict[str, Any]] = []
+
+    def read_stream() -> None:
+        with httpx.stream("GET", f"{base}/api/alerts/stream", headers={**h, "Last-Event-ID": "0"},
+                          timeout=httpx.Timeout(5, read=30)) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    stream_events.append(json.loads(line[6:]))
+                    if len(stream_events) >= 3:
+                        return
+
+    reader = threading.Thread(target=read_stream, daemon=True)
+    reader.start()
+    try:
+        time.sleep(0.5)
+        with Publisher(mosquitto.url, client_id="pub-alert-e2e") as pub:
+            pub.publish_many([(f"tillsyn/v1/{SITE}/bed-0/event",
+                               json.dumps({"ts": int(time.time() * 1000), "kind": "sos",
+                                           "value": True}))])
+        wait_for(lambda: any(m["transition"] == "raised" for m in received), 20,
+                 what="alert on MQTT")
+        msg = received[0]
+        assert msg["topic"] == f"tillsyn/v1/{SITE}/alerts/unit-a"
+        assert msg["alert"]["kind"] == "sos"
+        assert msg["alert"]["resident_id"] == "r-1000"
+        assert "Test Person" not in json.dumps(msg)  # no names leave on MQTT
+        listing = httpx.get(f"{base}/api/alerts", headers=h).json()
+        alert_id = listing["alerts"][0]["id"]
+        assert httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=h).status_code == 200
+        r = httpx.post(f"{base}/api/alerts/{alert_id}/resolve", headers=h,
+                       json={"outcome": "called"})
+        assert r.json()["status"] == "resolved"
+        reader.join(20)
+        assert [e["transition"] for e in stream_events] == ["raised", "acknowledged",
+                                                             "resolved"]
+        ids = [e["event_id"] for e in stream_events]
+        assert ids == sorted(ids)
+        # Resuming after the first event gives exactly the two that followed.
+        with httpx.stream("GET", f"{base}/api/alerts/stream",
+                          headers={**h, "Last-Event-ID": str(ids[0])},
+                          timeout=httpx.Timeout(5, read=10)) as resp:
+            got = []
+            for line in resp.iter_lines():
+                if line.startswith("id: "):
+                    got.append(int(line[4:]))
+                    if len(got) == 2:
+                        break
+        assert got == ids[1:]
+        wait_for(lambda: [m["transition"] for m in received] ==
+                 ["raised", "acknowledged", "resolved"], 10, what="all transitions on MQTT")
+        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+            assert json.loads(resp.read())["status"] == "ok"
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        gw.stop()
