@@ -28,7 +28,7 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     from gateway.api.app import create_app
     from gateway.auth import create_token
     from gateway.logsetup import setup_logging
-    from gateway.runtime import build_ingest, load_runtime
+    from gateway.runtime import load_runtime, start_service, stop_service
 
     # Ctrl-C and SIGTERM both stop the demo cleanly (a shell may start it with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -48,8 +48,9 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
         "api": {"port": port}, "site": {"id": "demo"}, "registry": {"path": "registry.yaml"}}))
     setup_logging("WARNING")
     rt = load_runtime(folder / "config.yaml")
-    ingest = build_ingest(rt)
-    ingest.start()
+    start_service(rt)
+    ingest = rt.ingest
+    assert ingest is not None
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port,
                                            log_level="warning", log_config=None))
     web = threading.Thread(target=server.run, daemon=True)
@@ -57,10 +58,13 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     while not port_open(port):
         time.sleep(0.05)
     token = create_token(rt.token_secret(), "s-admin", 12 * 3600)
+    night = create_token(rt.token_secret(), "s-17", 12 * 3600)
     console.print(f"[bold green]Tillsyn demo running[/] at http://127.0.0.1:{port}  "
                   f"(API docs http://127.0.0.1:{port}/docs)")
     console.print(f"broker {broker.url}; database {folder / 'tillsyn.db'}")
-    console.print("demo login (bearer token for staff s-admin):")
+    console.print("demo login: the night-staff alert board as Night nurse 17 (s-17):")
+    console.print(f"http://127.0.0.1:{port}/#token={night}", soft_wrap=True, markup=False)
+    console.print("bearer token for scripts (staff s-admin):")
     console.print(token, soft_wrap=True, markup=False)
     console.print(f"try: curl -H 'Authorization: Bearer <token>' "
                   f"http://127.0.0.1:{port}/api/residents/r-1001/observations")
@@ -87,7 +91,7 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
         player.close()
         server.should_exit = True
         web.join(5)
-        ingest.stop()
+        stop_service(rt)
         rt.store.close()
         broker.stop()
         console.print("stopped: broker, gateway and simulator")

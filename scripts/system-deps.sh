@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system services Tillsyn's demo and tests use, from Debian's packages.
+# Install the system services and the browser Tillsyn's demo and tests use, from Debian.
 # As root: installs what is missing. Otherwise: prints exactly what to install, exit 2.
 set -euo pipefail
 need=()
@@ -8,6 +8,8 @@ command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || need+=(postgresql)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# The web UI tests drive Debian's Chromium through Playwright (no browser download).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing from apt: ${need[*]}"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
 from gateway.api.routes import alerts, devices, health, observations, residents
 from gateway.runtime import Runtime
+from gateway.web import STATIC
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -18,4 +21,11 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(observations.router)
     app.include_router(residents.router)
     app.include_router(devices.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def board() -> FileResponse:
+        """The night-staff alert board."""
+        return FileResponse(STATIC / "index.html")
+
     return app

@@ -1,0 +1,118 @@
+// Night staff alert board: live list over server-sent events, acknowledge and resolve.
+// All visible text comes from messages.json (Swedish by default, ?lang=en for English).
+"use strict";
+const params = new URLSearchParams(location.search);
+const lang = params.get("lang") === "en" ? "en" : "sv";
+const hash = new URLSearchParams(location.hash.slice(1));
+if (hash.get("token")) { localStorage.setItem("tillsyn-token", hash.get("token")); history.replaceState(null, "", location.pathname + location.search); }
+const token = localStorage.getItem("tillsyn-token");
+const OUTCOMES = ["visited", "called", "no_action_needed", "false_alarm", "technical"];
+let T = {};
+const alerts = new Map();
+const residents = new Map();
+let audio = null;
+
+const t = (key) => T[key] || key;
+
+async function api(path, options = {}) {
+  const r = await fetch(path, {...options, headers: {"Authorization": "Bearer " + token,
+    "Content-Type": "application/json", ...(options.headers || {})}});
+  if (!r.ok) throw new Error(r.status + " " + (await r.text()));
+  return r.json();
+}
+
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const o = audio.createOscillator(), g = audio.createGain();
+    o.frequency.value = 880; o.connect(g); g.connect(audio.destination);
+    g.gain.setValueAtTime(0.3, audio.currentTime);
+    o.start(); o.stop(audio.currentTime + 0.6);
+  } catch (e) { /* no audio device */ }
+  document.body.dataset.lastSound = String(Date.now());
+}
+
+async function resident(id) {
+  if (!residents.has(id)) residents.set(id, api("/api/residents/" + encodeURIComponent(id)));
+  return residents.get(id);
+}
+
+function render() {
+  const list = document.getElementById("alerts");
+  const shown = [...alerts.values()].filter(a => a.status !== "resolved")
+    .sort((a, b) => a.priority - b.priority || b.raised_ms - a.raised_ms);
+  document.getElementById("empty").hidden = shown.length > 0;
+  list.replaceChildren(...shown.map(card));
+}
+
+function card(a) {
+  const li = document.getElementById("alert-tpl").content.firstElementChild.cloneNode(true);
+  li.dataset.id = a.id; li.dataset.kind = a.kind; li.dataset.priority = a.priority;
+  li.dataset.status = a.status;
+  li.querySelector(".prio").textContent = t("priority") + " " + a.priority;
+  li.querySelector(".kind").textContent = t("kind_" + a.kind);
+  const esc = li.querySelector(".esc"); esc.hidden = !a.escalated; esc.textContent = t("escalated");
+  li.querySelector(".name").textContent = a.resident_id;
+  li.querySelector(".room").textContent = t("room") + ": " + (a.room || "–");
+  li.querySelector(".status").textContent = t("status_" + a.status) +
+    (a.acknowledged_by ? " (" + t("acknowledged_by") + " " + a.acknowledged_by + ")" : "");
+  const when = li.querySelector(".when");
+  when.dateTime = new Date(a.event_ms).toISOString();
+  when.textContent = new Date(a.event_ms).toLocaleTimeString(lang === "sv" ? "sv-SE" : "en-GB");
+  li.querySelector(".visit").textContent = a.during_visit ? " · " + t("during_visit") + " " + a.during_visit : "";
+  li.querySelector(".plan-label").textContent = t("what_to_do");
+  li.querySelector(".goals-label").textContent = t("goals");
+  resident(a.resident_id).then(r => {
+    li.querySelector(".name").textContent = r.name;
+    li.querySelector(".plan").textContent = r.action_plan;
+    li.querySelector(".goals").replaceChildren(...r.goals.map(g => {
+      const item = document.createElement("li"); item.textContent = g.text; return item; }));
+  }).catch(() => {});
+  const ack = li.querySelector(".ack");
+  ack.textContent = t("ack"); ack.hidden = a.status !== "open";
+  ack.onclick = () => act(a.id, "ack", {});
+  const sel = li.querySelector(".outcome");
+  sel.setAttribute("aria-label", t("outcome"));
+  sel.replaceChildren(...OUTCOMES.map(o => { const opt = document.createElement("option");
+    opt.value = o; opt.textContent = t("outcome_" + o); return opt; }));
+  const res = li.querySelector(".resolve");
+  res.textContent = t("resolve");
+  res.onclick = () => act(a.id, "resolve", {outcome: sel.value});
+  return li;
+}
+
+async function act(id, what, body) {
+  try {
+    const a = await api(`/api/alerts/${id}/${what}`, {method: "POST", body: JSON.stringify(body)});
+    alerts.set(a.id, a); render();
+  } catch (e) { alert(t("error") + ": " + e.message); }
+}
+
+function live(up) {
+  document.getElementById("lost").hidden = up;
+  const badge = document.getElementById("live");
+  badge.classList.toggle("down", !up);
+}
+
+async function start() {
+  T = (await (await fetch("/static/messages.json")).json())[lang];
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  document.getElementById("sound").onclick = () => { audio = audio || new AudioContext(); audio.resume(); };
+  if (!token) { document.getElementById("login").hidden = false; return; }
+  const first = await api("/api/alerts?status=unresolved");
+  for (const a of first.alerts) alerts.set(a.id, a);
+  render();
+  const es = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(token)}&since=${first.last_event_id}`);
+  es.onopen = () => live(true);
+  es.onerror = () => live(false);
+  es.addEventListener("alert", (ev) => {
+    const msg = JSON.parse(ev.data);
+    const isNew = !alerts.has(msg.alert.id);
+    alerts.set(msg.alert.id, msg.alert);
+    render();
+    if (msg.transition === "raised" && isNew && msg.alert.priority === 1) beep();
+    live(true);
+  });
+}
+start();

@@ -1,0 +1,105 @@
+"""The night-staff board in a real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from gateway.auth import create_token
+from tests.gateway_proc import GatewayProcess
+from tests.homes import SITE, registry, write_config
+from tests.mqtt_client import Publisher
+from tests.support import Mosquitto, free_port
+
+pytestmark = pytest.mark.broker
+SECRET = "test-secret-not-for-production"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def test_alert_appears_and_is_acknowledged(browser: Browser, mosquitto: Mosquitto,
+                                           tmp_path: Path) -> None:
+    port = free_port()
+    reg = registry(1)
+    reg["residents"][0]["action_plan"] = "Knacka, vänta på svar."
+    reg["residents"][0]["goals"] = [{
+        "id": "g-1", "text": "Känna sig trygg på natten", "life_area": "trygghet",
+        "start": "2026-11-01", "follow_up": "2027-02-01"}]
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=reg,
+                       client_id="gw-web", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    token = create_token(SECRET, "s-17", 3600)
+    base = f"http://127.0.0.1:{port}"
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{base}/#token={token}")
+        expect(page.locator("#empty")).to_be_visible()
+        expect(page.locator("#empty")).to_have_text("Inga aktiva larm")
+        with Publisher(mosquitto.url, client_id="pub-web") as pub:
+            pub.publish_many([(f"tillsyn/v1/{SITE}/bed-0/event", json.dumps(
+                {"ts": int(time.time() * 1000), "kind": "sos", "value": True}))])
+        card = page.locator('li.alert[data-kind="sos"]')
+        expect(card).to_be_visible(timeout=15_000)
+        expect(card.locator(".kind")).to_have_text("Trygghetslarm")
+        expect(card.locator(".name")).to_have_text("Test Person 0")
+        expect(card.locator(".room")).to_contain_text("bedroom")
+        expect(card.locator(".plan")).to_have_text("Knacka, vänta på svar.")
+        expect(card.locator(".goals li")).to_have_text(["Känna sig trygg på natten"])
+        assert page.evaluate("document.body.dataset.lastSound") is not None  # P1 sound
+        page.screenshot(path=str(tmp_path / "board.png"))
+        card.locator("button.ack").click()
+        expect(card).to_have_attribute("data-status", "acknowledged")
+        stored = httpx.get(f"{base}/api/alerts", headers={
+            "Authorization": f"Bearer {token}"}).json()["alerts"][0]
+        assert (stored["kind"], stored["status"], stored["acknowledged_by"]) == (
+            "sos", "acknowledged", "s-17")
+        card.locator("select.outcome").select_option("visited")
+        card.locator("button.resolve").click()
+        expect(page.locator('li.alert[data-kind="sos"]')).to_have_count(0)
+        resolved = httpx.get(f"{base}/api/alerts?status=resolved", headers={
+            "Authorization": f"Bearer {token}"}).json()["alerts"][0]
+        assert resolved["outcome"] == "visited"
+        # The live connection drops: the warning must be visible.
+        expect(page.locator("#lost")).to_be_hidden()
+        gw.stop()
+        expect(page.locator("#lost")).to_be_visible(timeout=15_000)
+        expect(page.locator("#lost")).to_contain_text("Liveanslutningen är bruten")
+        assert errors == []
+    finally:
+        page.close()
+        gw.stop()
+
+
+def test_board_in_english(browser: Browser, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-web-en", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/?lang=en#token={create_token(SECRET, 's-17', 60)}")
+        expect(page.locator("#empty")).to_have_text("No active alerts")
+        expect(page.locator("h1")).to_have_text("Tillsyn – alerts")
+    finally:
+        page.close()
+        gw.stop()
