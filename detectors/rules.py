@@ -71,7 +71,8 @@ class Fall(PushButton):
 
 
 class BedExitNoReturn(Detector):
-    """Out of bed in the night window and not back within N minutes."""
+    """Out of bed in the night window and not back within N minutes (the N minutes must
+    end inside the window)."""
 
     kind = "bed_exit_no_return"
 
@@ -86,7 +87,11 @@ class BedExitNoReturn(Detector):
         if obs.kind != "bed":
             return []
         if obs.value is False and self.out_since is None:
-            if self.s.night.contains(obs.ts, self.s.tz):
+            # Getting up shortly before the night window ends is getting up for the day:
+            # only exits whose deadline still falls in the night are watched.
+            deadline = obs.ts + timedelta(minutes=self.s.bed_exit_no_return_minutes)
+            if self.s.night.contains(obs.ts, self.s.tz) and \
+                    self.s.night.contains(deadline, self.s.tz):
                 self.out_since, self.device = obs.ts, obs.device_id
             return []
         if obs.value is True and self.out_since is not None:
@@ -235,6 +240,7 @@ class BathroomLong(Detector):
 @dataclass
 class _Link:
     last_seen: datetime
+    heard: bool = False
     offline: bool = False
     reason: str = ""
 
@@ -254,7 +260,10 @@ class DeviceOffline(Detector):
         link = self.links.get(device_id)
         if link is None:
             return []
-        link.last_seen = max(link.last_seen, ts)
+        # The start time only stands in for devices never heard from: the first message
+        # sets the real time (it may be earlier, e.g. when events are replayed).
+        link.last_seen = max(link.last_seen, ts) if link.heard else ts
+        link.heard = True
         if not available:
             if not link.offline:
                 link.offline, link.reason = True, "availability offline"

@@ -41,10 +41,19 @@ class Stub:
         return f"{self.source}/availability", _json({"state": "online" if online else "offline"})
 
 
+def _z2m_checkin(stub: Stub, ts_ms: int) -> Message:
+    """The periodic attribute report (about hourly for Xiaomi/Aqara end devices): zigbee2mqtt
+    publishes battery, voltage and link quality."""
+    return stub.source, _json({"battery": round(stub.battery), "voltage": 3005,
+                               "linkquality": stub.linkquality, "last_seen": _iso(ts_ms)})
+
+
 class Z2MOccupancy(Stub):
     """Aqara RTCGQ11LM-style motion sensor."""
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
+        if kind == "checkin":
+            return _z2m_checkin(self, ts_ms)
         return self.source, _json({"battery": round(self.battery), "illuminance": 12,
                                    "linkquality": self.linkquality, "occupancy": bool(value),
                                    "voltage": 3005, "last_seen": _iso(ts_ms)})
@@ -54,6 +63,8 @@ class Z2MContact(Stub):
     """Aqara MCCGQ11LM-style contact: `contact` true = closed."""
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
+        if kind == "checkin":
+            return _z2m_checkin(self, ts_ms)
         closed = value == "closed" if kind == "contact" else bool(value)
         return self.source, _json({"battery": round(self.battery), "contact": closed,
                                    "linkquality": self.linkquality, "voltage": 3025,
@@ -66,6 +77,8 @@ class Z2MLock(Stub):
     SOURCES = {"keypad": 0, "app": 1, "key": 2}
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
+        if kind == "checkin":
+            return _z2m_checkin(self, ts_ms)
         state = value["state"]
         method = value.get("method") or "key"
         body: dict[str, Any] = {
@@ -82,6 +95,8 @@ class OwnTracks(Stub):
     """OwnTracks app / position alarm."""
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
+        if kind == "checkin":  # a periodic ping from home (OwnTracks t: "p")
+            kind, value = "position", {"lat": 55.7047, "lon": 13.191, "acc": 10}
         if kind == "geofence":
             return f"{self.source}/event", _json({
                 "_type": "transition", "event": value["event"], "desc": value["region"],
@@ -100,7 +115,9 @@ class ChirpStackMilesight(Stub):
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
         frame = bytes([0x01, 0x75, round(self.battery)])
-        if kind == "motion":
+        if kind == "checkin":
+            pass  # the periodic report: battery only
+        elif kind == "motion":
             frame += bytes([0x03, 0x00, 1 if value else 0, 0x04, 0x00, 0])
         else:
             frame += bytes([0x03, 0x00, 1 if value == "open" else 0, 0x04, 0x00, 0])

@@ -140,48 +140,74 @@ class NightPlanner:
 
     def plan(self, night_start: datetime, *, staff_visit_at: datetime | None = None,
              staff_user: int = 2, incidents: tuple[str, ...] = ()) -> NightTruth:
-        """An afternoon walk (if there is a position alarm), then the night from 21:00
-        (night_start) to 08:00 the next morning."""
+        """The night from 21:00 (night_start), the morning, the day and an afternoon walk
+        (if there is a position alarm), until 21:00 the next evening."""
         rng = self.rng
         truth = NightTruth(self.home.resident_id, night_start)
-        if self.home.position is not None:
-            self.walk(night_start - timedelta(hours=rng.uniform(4, 6)), rng.uniform(30, 60),
+        if self.home.position is not None:  # the next afternoon, 15:00-17:00
+            self.walk(night_start + timedelta(hours=rng.uniform(18, 20)), rng.uniform(30, 60),
                       HOME_POSITION)
             truth.walks += 1
         bedtime = night_start + timedelta(minutes=60 + rng.uniform(0, 60))
-        wake = night_start + timedelta(hours=9, minutes=30 + rng.uniform(0, 60))
+        # Up for the day around the end of the night window (07:00).
+        wake = night_start + timedelta(hours=9, minutes=45 + rng.uniform(0, 60))
         self.motion("hall", bedtime - timedelta(minutes=10))
         self.motion("bathroom", bedtime - timedelta(minutes=8))
         self.motion("bedroom", bedtime - timedelta(minutes=2))
         self.bed(True, bedtime, "bedtime")
+        busy: list[tuple[datetime, datetime]] = []
+        for inc in incidents:
+            at = bedtime + timedelta(minutes=rng.uniform(90, 300))
+            truth.incidents.append((inc, self._at(at)))
+            busy.append((at - timedelta(minutes=30), at + timedelta(minutes=90)))
+            self.incident(inc, at)
+        if staff_visit_at is not None:
+            self.staff_visit(staff_visit_at, staff_user)
+            truth.staff_visits += 1
+            busy.append((staff_visit_at - timedelta(minutes=20),
+                         staff_visit_at + timedelta(minutes=20)))
         visits = min(3, _poisson(rng, 1.3))
         slots = sorted(rng.uniform(40, (wake - bedtime).total_seconds() / 60 - 40)
                        for _ in range(visits))
         last = -60.0
         for minute in slots:
-            if minute - last < 45:
+            t = bedtime + timedelta(minutes=minute)
+            if minute - last < 45 or any(a <= t <= b for a, b in busy):
                 continue
             last = minute
-            t = bedtime + timedelta(minutes=minute)
-            stay = rng.uniform(3, 10)
-            self.toilet_visit(t, stay)
+            self.toilet_visit(t, rng.uniform(3, 10))
             truth.toilet_visits += 1
-        if staff_visit_at is not None:
-            self.staff_visit(staff_visit_at, staff_user)
-            truth.staff_visits += 1
-        for inc in incidents:
-            at = bedtime + timedelta(minutes=rng.uniform(90, 240))
-            truth.incidents.append((inc, self._at(at)))
-            self.incident(inc, at)
         self.bed(False, wake, "wake")
         self.motion("bedroom", wake + timedelta(seconds=20))
         self.motion("hall", wake + timedelta(minutes=1))
         self.motion("kitchen", wake + timedelta(minutes=2))
+        # Daytime life until the next evening, so the day is not one long silence.
+        t = wake + timedelta(minutes=rng.uniform(20, 50))
+        day_end = night_start + timedelta(hours=23)
+        day_rooms = [r for r in self.home.pir if r not in ("bathroom", "toilet")] or ["hall"]
+        while t < day_end:
+            self.motion(rng.choice(day_rooms), t, "day")
+            t += timedelta(minutes=rng.uniform(20, 60))
+        # Battery zigbee and LoRaWAN devices check in about hourly, the position alarm
+        # pings every 30 minutes; mains/native devices send a heartbeat every 5 minutes.
+        for dev, profile in self.home.profiles.items():
+            if profile == "tillsyn.native":
+                continue
+            every = 30 if profile.startswith("owntracks") else 55
+            t = night_start + timedelta(minutes=rng.uniform(0, every))
+            while t < night_start + timedelta(hours=24):
+                self.events.append(SimEvent(self._at(t), dev, "checkin", None))
+                t += timedelta(minutes=every)
+        # Mains/native devices send a heartbeat every 5 minutes, all day.
         for dev in self.home.heartbeat:
             t = night_start
-            while t < night_start + timedelta(hours=11):
+            while t < night_start + timedelta(hours=24):
                 self.events.append(SimEvent(self._at(t), dev, "heartbeat", None))
                 t += timedelta(minutes=5)
+        if "sensor_dies" in incidents and self.home.bed is not None:
+            died = next(ts for kind, ts in truth.incidents if kind == "sensor_dies")
+            self.events = [e for e in self.events
+                           if not (e.device_id == self.home.bed and e.ts_ms >= died)]
         self.events.sort()
         truth.messages = len(self.events)
         return truth
@@ -207,20 +233,39 @@ class NightPlanner:
         self.lock("locked", out + timedelta(seconds=20), "keypad", user, "staff visit")
 
     def incident(self, kind: str, t: datetime) -> None:
-        """Scripted incidents for the alerting scenarios."""
+        """Scripted incidents for the alerting scenarios (see INCIDENT_ALERTS)."""
         if kind == "bed_exit_no_return":
+            # Up, into the hall and the kitchen, back in bed only after 45 minutes.
             self.bed(False, t, kind)
             self.motion("bedroom", t + timedelta(seconds=10), kind)
             self.motion("hall", t + timedelta(seconds=30), kind)
+            self.motion("kitchen", t + timedelta(minutes=10), kind)
+            self.motion("bedroom", t + timedelta(minutes=44), kind)
+            self.bed(True, t + timedelta(minutes=45), kind)
         elif kind == "wandering":
+            # Out of bed and out of the front door; brought back after 40 minutes.
             self.bed(False, t, kind)
             self.motion("hall", t + timedelta(seconds=40), kind)
             self.door(True, t + timedelta(seconds=60), kind)
             self.door(False, t + timedelta(seconds=75), kind)
+            self.door(True, t + timedelta(minutes=40), kind)
+            self.door(False, t + timedelta(minutes=40, seconds=15), kind)
+            self.motion("hall", t + timedelta(minutes=40, seconds=20), kind)
+            self.bed(True, t + timedelta(minutes=43), kind)
         elif kind == "fall" and self.home.heartbeat:
             self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "fall", True, kind))
         elif kind == "sos" and self.home.heartbeat:
             self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "sos", True, kind))
+
+
+# Which alert each scripted incident must raise (the first is the one recall is about).
+INCIDENT_ALERTS: dict[str, tuple[str, ...]] = {
+    "fall": ("fall",),
+    "sos": ("sos",),
+    "bed_exit_no_return": ("bed_exit_no_return",),
+    "wandering": ("door_open_night", "bed_exit_no_return"),
+    "sensor_dies": ("device_offline",),
+}
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
@@ -236,18 +281,25 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def last_complete_night(now: datetime, tz: ZoneInfo, nights_back: int = 1) -> datetime:
-    """21:00 local on the evening that started the most recent night that ended before now."""
-    local = now.astimezone(tz)
-    day = local.date() - timedelta(days=nights_back)
-    if local.time() < time(8, 0):
+    """21:00 local of the first of `nights_back` consecutive simulated days (each a night
+    and the day after it, 24 h from 21:00) that are all complete before now."""
+    latest = (now - timedelta(hours=24)).astimezone(tz)
+    day = latest.date()
+    if latest.time() < time(21, 0):
         day -= timedelta(days=1)
-    return datetime.combine(day, time(21, 0), tz)
+    return datetime.combine(day - timedelta(days=nights_back - 1), time(21, 0), tz)
 
 
 def plan_nights(registry: Registry, first_night: datetime, nights: int, seed: int,
-                tz: ZoneInfo, staff_visit_every: int = 0
+                tz: ZoneInfo, staff_visit_every: int = 0,
+                incidents: tuple[str | None, ...] = (), night_offset: int = 0
                 ) -> tuple[list[SimEvent], list[NightTruth]]:
-    """Plan `nights` consecutive nights for every resident in the registry."""
+    """Plan `nights` consecutive nights for every resident in the registry.
+
+    Incidents rotate through `incidents`, shifted each night so one resident does not get
+    the same incident on consecutive nights; `night_offset` continues the rotation when
+    nights are planned one at a time.
+    """
     rng = random.Random(seed)
     events: list[SimEvent] = []
     truths: list[NightTruth] = []
@@ -257,9 +309,12 @@ def plan_nights(registry: Registry, first_night: datetime, nights: int, seed: in
             home = HomeLayout.from_resident(res)
             planner = NightPlanner(home, rng, tz)
             visit = None
-            if staff_visit_every and (n + i) % staff_visit_every == 0:
+            g = n + night_offset
+            if staff_visit_every and (g + i) % staff_visit_every == 0:
                 visit = start + timedelta(hours=5, minutes=rng.uniform(0, 60))
-            truths.append(planner.plan(start, staff_visit_at=visit))
+            inc = incidents[(i + 3 * g) % len(incidents)] if incidents else None
+            truths.append(planner.plan(start, staff_visit_at=visit,
+                                       incidents=(inc,) if inc else ()))
             events.extend(planner.events)
     events.sort()
     return events, truths

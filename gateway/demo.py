@@ -75,8 +75,8 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     try:
         seed = 1
         while not stop.is_set():
-            # Walk forward through the last week's nights, so each played night is new.
-            first = last_complete_night(datetime.now(UTC), tz, nights_back=8 - (seed - 1) % 7)
+            # Walk forward through the last five nights, so each played night is new.
+            first = last_complete_night(datetime.now(UTC), tz, nights_back=5 - (seed - 1) % 5)
             events, truths = plan_nights(rt.registry, first, 1, seed, tz, staff_visit_every=2)
             console.print(f"playing night {first:%Y-%m-%d} at {speed:g}x: {len(events)} device "
                           f"messages, {sum(t.toilet_visits for t in truths)} toilet visits")

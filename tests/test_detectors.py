@@ -76,6 +76,16 @@ def test_toilet_visit_that_returns_is_not_an_alert() -> None:
     assert raised(e.tick(local("2026-11-11 04:00"))) == []
 
 
+def test_getting_up_at_the_end_of_the_night_is_not_an_alert() -> None:
+    e = engine()
+    e.observe(obs("bed", "bed", False, "2026-11-11 06:45"))  # deadline 07:05, after 07:00
+    assert raised(e.tick(local("2026-11-11 08:00"))) == []
+    e2 = engine()
+    e2.observe(obs("bed", "bed", False, "2026-11-11 06:39"))  # deadline 06:59, in the night
+    assert raised(e2.tick(local("2026-11-11 06:59"))) == [
+        ("bed_exit_no_return", local("2026-11-11 06:59"))]
+
+
 def test_bed_exit_by_day_is_not_watched() -> None:
     e = engine()
     e.observe(obs("bed", "bed", False, "2026-11-11 14:00"))

@@ -109,8 +109,11 @@ class DetectorRunner:
             for entry in seen.values():
                 engine = self.engines.get(entry["resident_id"])
                 if engine is not None:
-                    ts = datetime.fromtimestamp(entry["last_seen_ms"] / 1000, UTC)
-                    decisions.extend(engine.seen(entry["device_id"], ts))
+                    # Event time of the device's newest message (receive time in the link
+                    # table rebuilt at start), so replays follow their own clock.
+                    ms = entry.get("event_ms", entry["last_seen_ms"])
+                    decisions.extend(engine.seen(entry["device_id"],
+                                                 datetime.fromtimestamp(ms / 1000, UTC)))
         if decisions:
             self.alerts.handle(decisions)
 

@@ -121,11 +121,15 @@ class Pipeline:
         if decoded.ignored and not decoded.readings:
             rows.counters.ignored += 1
         stored = 0
+        # The message's own time, for readings derived from its status (battery) and for
+        # the detectors' device link: its device time if trusted, else receive time.
+        msg_ts_ms = self._trusted(decoded.ts, msg.received_ms)[0]
         for reading in decoded.readings:
             if reading.kind not in TECHNICAL_KINDS and reading.kind not in route.consent:
                 rows.counters.consent_filtered += 1
                 continue
             ts_ms, overridden = self._trusted(reading.ts, msg.received_ms)
+            msg_ts_ms = ts_ms
             rows.counters.clock_overrides += overridden
             rows.observations.append({
                 "resident_id": route.resident_id, "device_id": route.device_id,
@@ -142,7 +146,7 @@ class Pipeline:
             if previous is None or abs(previous - float(battery)) >= 1.0:
                 rows.observations.append({
                     "resident_id": route.resident_id, "device_id": route.device_id,
-                    "kind": "battery", "value": float(battery), "ts_ms": msg.received_ms,
+                    "kind": "battery", "value": float(battery), "ts_ms": msg_ts_ms,
                     "received_ms": msg.received_ms, "room": route.room,
                     "clock_override": False,
                 })
@@ -157,7 +161,7 @@ class Pipeline:
         for reading in decoded.readings:
             if reading.kind == "availability":
                 status["availability"] = reading.value
-        self._seen(rows, route.device_id, route.resident_id, msg, status)
+        self._seen(rows, route.device_id, route.resident_id, msg, status, msg_ts_ms)
 
     def _trusted(self, ts: datetime | None, received_ms: int) -> tuple[int, bool]:
         if ts is None:
@@ -169,10 +173,13 @@ class Pipeline:
 
     @staticmethod
     def _seen(rows: BatchRows, device_id: str, resident_id: str, msg: RawMessage,
-              status: dict[str, Any]) -> None:
+              status: dict[str, Any], event_ms: int | None = None) -> None:
+        """Device link entry: receive time for the link table, event time for detectors."""
         entry = rows.status.setdefault(device_id, {"device_id": device_id,
                                                    "resident_id": resident_id})
         entry["last_seen_ms"] = max(entry.get("last_seen_ms", 0), msg.received_ms)
+        entry["event_ms"] = max(entry.get("event_ms", 0),
+                                msg.received_ms if event_ms is None else event_ms)
         for key in ("battery", "linkquality", "availability"):
             if key in status:
                 entry[key] = status[key]

@@ -118,10 +118,11 @@ def z2m_occupancy(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     """zigbee2mqtt motion sensor state: `occupancy` true/false -> motion."""
     data = _object(payload)
     out = Decoded()
+    out.ts = _z2m_ts(data, out)
     _battery_status(data, out)
     occ = _bool(data, "occupancy", out.problems)
     if occ is not None:
-        out.readings.append(Reading(str(options.get("kind", "motion")), occ, _z2m_ts(data, out)))
+        out.readings.append(Reading(str(options.get("kind", "motion")), occ, out.ts))
     elif "occupancy" not in data:
         out.ignored = "no occupancy field"
     return out
@@ -135,14 +136,14 @@ def z2m_contact(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     """
     data = _object(payload)
     out = Decoded()
+    out.ts = _z2m_ts(data, out)
     _battery_status(data, out)
     closed = _bool(data, "contact", out.problems)
     if closed is not None:
-        ts = _z2m_ts(data, out)
         if options.get("as") == "bed":
-            out.readings.append(Reading("bed", closed, ts))
+            out.readings.append(Reading("bed", closed, out.ts))
         else:
-            out.readings.append(Reading("contact", "closed" if closed else "open", ts))
+            out.readings.append(Reading("contact", "closed" if closed else "open", out.ts))
     elif "contact" not in data:
         out.ignored = "no contact field"
     return out
@@ -158,6 +159,7 @@ def z2m_vibration(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     """
     data = _object(payload)
     out = Decoded()
+    out.ts = _z2m_ts(data, out)
     _battery_status(data, out)
     action = data.get("action")
     if action is not None and not isinstance(action, str):
@@ -165,7 +167,7 @@ def z2m_vibration(payload: bytes, options: Mapping[str, Any]) -> Decoded:
         action = None
     vibration = _bool(data, "vibration", out.problems)
     if action in ("vibration", "tilt") or vibration is True:
-        out.readings.append(Reading(str(options.get("kind", "bed")), True, _z2m_ts(data, out)))
+        out.readings.append(Reading(str(options.get("kind", "bed")), True, out.ts))
     else:
         out.ignored = "movement cleared"
     return out
@@ -202,6 +204,7 @@ def z2m_lock(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     """
     data = _object(payload)
     out = Decoded()
+    out.ts = _z2m_ts(data, out)
     _battery_status(data, out)
     action = data.get("action")
     state: str | None = None
@@ -229,7 +232,7 @@ def z2m_lock(payload: bytes, options: Mapping[str, Any]) -> Decoded:
         user = None
     credential = f"{method}:{user}" if method and user is not None else None
     out.readings.append(Reading("lock", {"state": state, "method": method, "user": user,
-                                         "credential": credential}, _z2m_ts(data, out)))
+                                         "credential": credential}, out.ts))
     return out
 
 
@@ -262,6 +265,7 @@ def owntracks(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     if isinstance(data["tst"], str):
         raise DecodeError(f"tst: expected a number, got string {data['tst']!r}")
     ts = parse_ts(data["tst"])
+    out.ts = ts
     lat = _number(data, "lat", out.problems)
     lon = _number(data, "lon", out.problems)
     acc = _number(data, "acc", out.problems)
@@ -319,6 +323,7 @@ def chirpstack_up(payload: bytes, options: Mapping[str, Any]) -> Decoded:
                    data.get("fPort"), options)
     ts = parse_ts(data["time"]) if "time" in data else None
     out.readings = [Reading(r.kind, r.value, ts) for r in out.readings]
+    out.ts = ts
     return out
 
 
@@ -363,6 +368,7 @@ def tts_up(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     when = up.get("received_at") or data.get("received_at")
     ts = parse_ts(when) if when is not None else None
     out.readings = [Reading(r.kind, r.value, ts) for r in out.readings]
+    out.ts = ts
     return out
 
 
@@ -430,7 +436,7 @@ def native(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     if "ts" not in data:
         raise DecodeError("ts is missing")
     ts = parse_ts(data["ts"])
-    out = Decoded()
+    out = Decoded(ts=ts)
     _battery_status(data, out)
     value = native_value(str(kind), data.get("value"))
     if kind == "battery":

@@ -28,3 +28,4 @@ class Decoded:
     status: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     ignored: str | None = None
+    ts: datetime | None = None  # the message's own time, when it has one without readings
