@@ -24,6 +24,9 @@ import yaml
 
 from firmware_stubs.home import SimEvent
 
+__all__ = ["Firing", "SimEvent", "load_mapping", "parse_kasteren", "parse_tapia",
+           "registry_for", "tapia_mapping", "to_events"]
+
 KASTEREN_LINE = re.compile(
     r"^(\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2})\s+(\d{2}-[A-Za-z]{3}-\d{4} "
     r"\d{2}:\d{2}:\d{2})\s+(\d+)\s+(\d+)\s*$")
