@@ -236,14 +236,17 @@ class AlertService:
 
     def events_after(self, event_id: int, units: set[str] | None,
                      limit: int = 500) -> list[dict[str, Any]]:
-        """Transitions after an event id, each with the alert as it is now."""
-        q = (select(alert_events).where(alert_events.c.id > event_id)
-             .order_by(alert_events.c.id).limit(limit))
+        """Transitions after an event id, each with the alert as it is now (one query)."""
+        q = (select(alert_events.c.id.label("event_id"), alert_events.c.transition,
+                    alert_events.c.by, alert_events.c.at_ms, alerts)
+             .join(alerts, alerts.c.id == alert_events.c.alert_id)
+             .where(alert_events.c.id > event_id).order_by(alert_events.c.id).limit(limit))
         if units is not None:
             q = q.where(alert_events.c.unit_id.in_(sorted(units)))
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q)]
-        return [self.message(r["alert_id"], r["transition"], r["id"], r) for r in rows]
+        return [{"event_id": r["event_id"], "transition": r["transition"], "by": r["by"],
+                 "at_ms": r["at_ms"], "alert": public(r)} for r in rows]
 
     def last_event_id(self) -> int:
         """Newest event id (0 if none)."""
