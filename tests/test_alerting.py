@@ -182,3 +182,72 @@ def test_alert_end_to_end(mosquitto: Mosquitto, tmp_path: Path) -> None:
         sub.loop_stop()
         sub.disconnect()
         gw.stop()
+
+
+@pytest.mark.broker
+def test_unacknowledged_alert_escalates_to_target_topic(mosquitto: Mosquitto,
+                                                        tmp_path: Path) -> None:
+    from tests.homes import registry
+
+    reg = registry(1)
+    reg["units"] = [{"id": "unit-a", "name": "A", "escalation_unit": "unit-night-lead"},
+                    {"id": "unit-night-lead", "name": "Night lead"}]
+    reg["residents"][0]["alerts"] = {"escalation_seconds": 10}
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=reg,
+                       client_id="gw-escalate", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    received: list[tuple[str, dict[str, Any]]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="escalation-listener")
+    sub.on_message = lambda c, u, m: received.append((m.topic, json.loads(m.payload)))
+    host, mport = mosquitto.url.split("://")[1].split(":")
+    sub.connect(host, int(mport))
+    sub.subscribe(f"tillsyn/v1/{SITE}/alerts/#", 1)
+    sub.loop_start()
+    try:
+        time.sleep(0.5)
+        with Publisher(mosquitto.url, client_id="pub-escalate") as pub:
+            pub.publish_many([(f"tillsyn/v1/{SITE}/bed-0/event", json.dumps(
+                {"ts": int(time.time() * 1000), "kind": "fall", "value": True}))])
+        wait_for(lambda: any(b["transition"] == "escalated" for _, b in received), 30,
+                 what="escalation")
+        topics = [(t.rsplit("/", 1)[1], b["transition"]) for t, b in received]
+        assert topics == [("unit-a", "raised"), ("unit-night-lead", "escalated")]
+        escalated = received[1][1]["alert"]
+        assert escalated["escalated"] is True
+        assert escalated["status"] == "open"
+        assert 9_500 <= escalated["escalation_due_ms"] - escalated["raised_ms"] <= 10_500
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+        gw.stop()
+
+
+def test_alert_endpoints_respect_unit_scope(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.api.app import create_app
+    from tests.homes import registry
+
+    reg = registry(2)
+    reg["units"].append({"id": "unit-b", "name": "B"})
+    reg["residents"][1]["unit"] = "unit-b"
+    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db", reg=reg)
+    rt = load_runtime(cfg)
+    build_alerting(rt, publish=False)
+    assert rt.alerts is not None
+    mine = rt.alerts.handle([sos(datetime.now(UTC), "r-1000")])[0]
+    theirs = rt.alerts.handle([sos(datetime.now(UTC), "r-1001")])[0]
+    night = {"Authorization": "Bearer " + create_token(rt.token_secret(), "s-17", 600)}
+    with TestClient(create_app(rt)) as client:
+        listed = client.get("/api/alerts", headers=night).json()["alerts"]
+        assert [a["id"] for a in listed] == [mine]
+        assert client.post(f"/api/alerts/{theirs}/ack", headers=night).status_code == 404
+        assert client.post(f"/api/alerts/{mine}/ack", headers=night).status_code == 200
+        assert client.post(f"/api/alerts/{mine}/ack", headers=night).status_code == 409
+        bad = client.post(f"/api/alerts/{mine}/resolve", headers=night,
+                          json={"outcome": "vanished"})
+        assert bad.status_code == 422
+        assert client.get("/api/alerts").status_code == 401
+    rt.store.close()
