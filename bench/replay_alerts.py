@@ -6,9 +6,7 @@ Usage: python bench/replay_alerts.py [--format kasteren|tapia]
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -18,11 +16,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._harness import running_gateway  # noqa: E402
 from firmware_stubs import replay as rp  # noqa: E402
 from firmware_stubs.player import Player  # noqa: E402
-from gateway.broker import PrivateMosquitto  # noqa: E402
-from gateway.runtime import load_runtime, start_service, stop_service  # noqa: E402
-from tests.homes import write_config  # noqa: E402
 
 DATA = ROOT / "data" / "smarthome"
 
@@ -41,16 +37,8 @@ def main() -> None:
     reg = rp.registry_for(mapping)
     reg["staff"] = [{"id": "s-1", "name": "Night nurse", "unit": mapping["unit"],
                      "role": "night_staff"}]
-    work = Path(tempfile.mkdtemp(prefix="tillsyn-replay-"))
-    broker = PrivateMosquitto(work / "mosquitto")
-    broker.start()
-    cfg = write_config(work, broker.url, f"sqlite:///{work}/t.db", reg=reg,
-                       client_id="bench-replay", site={"max_clock_behind_days": 60})
-    rt = load_runtime(cfg)
-    start_service(rt)
-    try:
-        while not (rt.ingest and rt.ingest.connected):
-            time.sleep(0.05)
+    with running_gateway(reg, "bench-replay", site={"max_clock_behind_days": 60}) as (
+            rt, broker):
         events, shift = rp.to_events(firings, mapping, tz, datetime.now(UTC))
         player = Player(broker.url, rt.registry, client_id="bench-replay-player")
         assert rt.detectors is not None and rt.alerts is not None
@@ -78,11 +66,6 @@ def main() -> None:
             when = datetime.fromtimestamp(a["event_ms"] / 1000, tz)
             print(f"  {when:%a %Y-%m-%d %H:%M} {a['kind']:18} {a['device_id']} "
                   f"{a['detail'] if a['kind'] != 'door_open_night' else ''}")
-    finally:
-        stop_service(rt)
-        rt.store.close()
-        broker.cleanup()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

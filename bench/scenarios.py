@@ -12,19 +12,16 @@ Usage: python bench/scenarios.py [--residents 40] [--nights 5] [--seed 11]
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._harness import running_gateway  # noqa: E402
 from firmware_stubs.scenarios import run, scenario_registry, score  # noqa: E402
-from gateway.broker import PrivateMosquitto  # noqa: E402
-from gateway.runtime import load_runtime, start_service, stop_service  # noqa: E402
-from tests.homes import SITE, write_config  # noqa: E402
+from tests.homes import SITE  # noqa: E402
 
 
 def main() -> None:
@@ -33,28 +30,14 @@ def main() -> None:
     ap.add_argument("--nights", type=int, default=5)
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tillsyn-scenarios-"))
-    broker = PrivateMosquitto(work / "mosquitto")
-    broker.start()
-    cfg = write_config(work, broker.url, f"sqlite:///{work}/t.db",
-                       reg=scenario_registry(args.residents, SITE), client_id="bench-scen")
-    rt = load_runtime(cfg)
-    start_service(rt)
-    try:
-        while not (rt.ingest and rt.ingest.connected):
-            time.sleep(0.05)
+    with running_gateway(scenario_registry(args.residents, SITE), "bench-scen") as (rt, broker):
         t0 = time.perf_counter()
         truths, sent = run(broker.url, rt, args.nights, args.seed)
         took = time.perf_counter() - t0
         assert rt.alerts is not None
         report = score(truths, rt.alerts.list_alerts(limit=1_000_000), sent)
-        print("\n".join(report.lines()))
-        print(f"played and evaluated in {took:.1f} s")
-    finally:
-        stop_service(rt)
-        rt.store.close()
-        broker.cleanup()
-        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(report.lines()))
+    print(f"played and evaluated in {took:.1f} s")
 
 
 if __name__ == "__main__":

@@ -70,44 +70,67 @@ class Fall(PushButton):
     kind = "fall"
 
 
-class BedExitNoReturn(Detector):
+class TimedCondition(Detector):
+    """A condition that starts at an event and alerts when it lasts `limit()` long."""
+
+    detail_key: ClassVar[str]
+
+    def __init__(self, settings: ResidentSettings) -> None:
+        super().__init__(settings)
+        self.since: datetime | None = None
+        self.active = False
+        self.device: str | None = None
+
+    def limit(self) -> timedelta:
+        """How long the condition may last before it is an alert."""
+        raise NotImplementedError
+
+    def start(self, ts: datetime, device_id: str) -> None:
+        """The condition began (kept if it is already running)."""
+        if self.since is None:
+            self.since, self.device = ts, device_id
+
+    def end(self, obs: Observation) -> list[Decision]:
+        """The condition ended; clear the alert if one was raised."""
+        self.since = None
+        if self.active:
+            self.active = False
+            return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
+        return []
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        """Raise once, at the event time the limit was reached."""
+        if self.since is not None and not self.active and now - self.since >= self.limit():
+            self.active = True
+            return [self._decision("raise", self.kind, self.since + self.limit(), self.device,
+                                   **{self.detail_key: self.since.isoformat()})]
+        return []
+
+
+class BedExitNoReturn(TimedCondition):
     """Out of bed in the night window and not back within N minutes (the N minutes must
     end inside the window)."""
 
     kind = "bed_exit_no_return"
+    detail_key = "out_of_bed_since"
 
-    def __init__(self, settings: ResidentSettings) -> None:
-        super().__init__(settings)
-        self.out_since: datetime | None = None
-        self.active = False
-        self.device: str | None = None
+    def limit(self) -> timedelta:
+        """N minutes (default 20)."""
+        return timedelta(minutes=self.s.bed_exit_no_return_minutes)
 
     def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
         """Track bed exits and returns."""
         if obs.kind != "bed":
             return []
-        if obs.value is False and self.out_since is None:
+        if obs.value is False and self.since is None:
             # Getting up shortly before the night window ends is getting up for the day:
             # only exits whose deadline still falls in the night are watched.
-            deadline = obs.ts + timedelta(minutes=self.s.bed_exit_no_return_minutes)
             if self.s.night.contains(obs.ts, self.s.tz) and \
-                    self.s.night.contains(deadline, self.s.tz):
-                self.out_since, self.device = obs.ts, obs.device_id
+                    self.s.night.contains(obs.ts + self.limit(), self.s.tz):
+                self.start(obs.ts, obs.device_id)
             return []
-        if obs.value is True and self.out_since is not None:
-            self.out_since = None
-            if self.active:
-                self.active = False
-                return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
-        return []
-
-    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
-        """Raise once the limit has passed."""
-        limit = timedelta(minutes=self.s.bed_exit_no_return_minutes)
-        if self.out_since is not None and not self.active and now - self.out_since >= limit:
-            self.active = True
-            return [self._decision("raise", self.kind, self.out_since + limit, self.device,
-                                   out_of_bed_since=self.out_since.isoformat())]
+        if obs.value is True and self.since is not None:
+            return self.end(obs)
         return []
 
 
@@ -197,43 +220,25 @@ class Inactivity(Detector):
         return []
 
 
-class BathroomLong(Detector):
+class BathroomLong(TimedCondition):
     """In the bathroom longer than N minutes (motion there, none elsewhere since)."""
 
     kind = "bathroom_long"
+    detail_key = "in_bathroom_since"
 
-    def __init__(self, settings: ResidentSettings) -> None:
-        super().__init__(settings)
-        self.since: datetime | None = None
-        self.active = False
-        self.device: str | None = None
+    def limit(self) -> timedelta:
+        """N minutes (default 30)."""
+        return timedelta(minutes=self.s.bathroom_long_minutes)
 
     def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
         """Enter on bathroom motion; leave on motion elsewhere or getting into bed."""
         if obs.kind == "motion" and obs.value is True:
             if obs.room in self.s.bathroom_rooms:
-                if self.since is None:
-                    self.since, self.device = obs.ts, obs.device_id
+                self.start(obs.ts, obs.device_id)
                 return []
-            return self._left(obs)
+            return self.end(obs)
         if obs.kind == "bed" and obs.value is True:
-            return self._left(obs)
-        return []
-
-    def _left(self, obs: Observation) -> list[Decision]:
-        self.since = None
-        if self.active:
-            self.active = False
-            return [self._decision("clear", self.kind, obs.ts, obs.device_id)]
-        return []
-
-    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
-        """Raise once the limit has passed."""
-        limit = timedelta(minutes=self.s.bathroom_long_minutes)
-        if self.since is not None and not self.active and now - self.since >= limit:
-            self.active = True
-            return [self._decision("raise", self.kind, self.since + limit, self.device,
-                                   in_bathroom_since=self.since.isoformat())]
+            return self.end(obs)
         return []
 
 
