@@ -124,3 +124,18 @@ def test_receiver_process_killed_is_restarted(mosquitto: Mosquitto, tmp_path: Pa
         wait_for(lambda: rt.store.count(observations) == 200, 60, what="next 100")
         assert gw.receiver.restarts == 1
         assert gw.connected
+
+
+def test_json_logs_from_every_process(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                       client_id="gw-json-logs", api_port=port,
+                       logging={"json_format": True})
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    gw.stop()
+    lines = [ln for ln in (tmp_path / "gw.log").read_text().splitlines() if ln.strip()]
+    records = [json.loads(ln) for ln in lines]  # every line is JSON
+    loggers = {r["logger"] for r in records}
+    assert "gateway.ingest.receiver" in loggers  # the receiver process's lines too
+    assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)

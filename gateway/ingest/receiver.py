@@ -144,10 +144,11 @@ class ThreadReceiver:
 
 
 def _child_main(conn: multiprocessing.connection.Connection, cfg_json: str,
-                topics: list[str], log_level: str) -> None:
+                topics: list[str], log_level: str, json_logs: bool = False) -> None:
     """Entry point of the receiver process."""
-    logging.basicConfig(level=log_level,
-                        format="%(asctime)s %(levelname)s %(name)s[receiver]: %(message)s")
+    from gateway.logsetup import setup_logging
+
+    setup_logging(log_level, json_logs)
     cfg = MqttConfig.model_validate_json(cfg_json)
     send_lock = threading.Lock()
     flush_lock = threading.Lock()
@@ -192,6 +193,13 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg_json: str,
         os._exit(0)
 
 
+def json_logging_on() -> bool:
+    """Whether this process logs JSON lines (the receiver then does too)."""
+    from gateway.logsetup import JsonFormatter
+
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+
+
 class ProcessReceiver:
     """paho in a child process; batches over a pipe, PUBACKs on command.
 
@@ -217,7 +225,8 @@ class ProcessReceiver:
         conn, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_child_main, name="tillsyn-mqtt-receiver",
                                  args=(child, self.cfg.model_dump_json(), self.topics,
-                                       logging.getLevelName(logging.getLogger().level)),
+                                       logging.getLevelName(logging.getLogger().level),
+                                       json_logging_on()),
                                  daemon=True)
         proc.start()
         child.close()
