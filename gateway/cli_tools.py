@@ -40,7 +40,9 @@ def simulate(
     broker: Annotated[str, typer.Option(help="mqtt://host:port")],
     registry: Annotated[Path, typer.Option(help="Registry YAML whose homes to play")],
     speed: Annotated[float, typer.Option(help="Times real time; 0 = as fast as possible")] = 60.0,
-    nights: Annotated[int, typer.Option(min=1, max=60, help="Nights to play")] = 1,
+    nights: Annotated[int, typer.Option(
+        min=1, max=5, help="Nights to play (at most 5: older device times would fail the "
+                           "gateway's 7-day clock check)")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same nights)")] = 1,
     timezone: Annotated[str, typer.Option(help="Site time zone")] = "Europe/Stockholm",
     staff_visit_every: Annotated[int, typer.Option(help="A staff visit every N nights")] = 3,
