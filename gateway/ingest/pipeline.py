@@ -112,7 +112,7 @@ class Pipeline:
                        f"{self.max_payload_bytes}", route.device_id, partial=False)
             return
         try:
-            decoded: Decoded = DECODERS[route.decoder](msg.payload, dict(route.options))
+            decoded: Decoded = DECODERS[route.decoder](msg.payload, route.options)
         except DecodeError as exc:
             log.info("dead letter on %s: %s", msg.topic, exc)
             self._dead(rows, msg, str(exc), route.device_id, partial=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from gateway.config.registry import Device, Registry, Resident
 from gateway.profiles.loader import ProfileLibrary
@@ -17,7 +19,7 @@ class Route:
     device_id: str
     room: str | None
     decoder: str
-    options: tuple[tuple[str, object], ...]
+    options: Mapping[str, object]  # read-only, built once: no per-message copying
     consent: frozenset[str]
 
 
@@ -48,4 +50,4 @@ def _route(resident: Resident, device: Device, channel: Channel) -> Route:
     if "position" in consent:
         consent.add("geofence")  # a geofence transition is derived from position
     return Route(resident.id, device.id, device.room, channel.decoder,
-                 tuple(sorted(channel.options.items())), frozenset(consent))
+                 MappingProxyType(dict(channel.options)), frozenset(consent))

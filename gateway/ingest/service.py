@@ -53,6 +53,7 @@ class IngestService:
         self.connected = False
         self.db_ok = True
         self.last_commit_ms = 0
+        self.last_lag_s = 0.0
         self.committed_messages = 0
         self._seq = 0
         self._min_dup_seq = 0
@@ -96,6 +97,10 @@ class IngestService:
             self._writer.join(timeout=30)
         self.receiver.stop()
         self.connected = False
+
+    def queue_depth(self) -> int:
+        """Messages received but not yet committed."""
+        return len(self._queue)
 
     # --- writer ---------------------------------------------------------------------------
 
@@ -160,7 +165,8 @@ class IngestService:
         now = int(time.time() * 1000)
         self.last_commit_ms = now
         self.committed_messages += len(batch)
-        self.metrics.ingest_lag.set((now - batch[0].received_ms) / 1000)
+        self.last_lag_s = (now - batch[0].received_ms) / 1000
+        self.metrics.ingest_lag.set(self.last_lag_s)
         self.metrics.add(rows.counters)
         self.receiver.ack(generation, [m.mid for m in batch if m.qos > 0])
         if self.on_committed is not None:

@@ -16,8 +16,8 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
     ingest = rt.ingest
     connected = bool(ingest and ingest.connected)
     db = rt.store.ping() and (ingest is None or ingest.db_ok)
-    lag = rt.metrics.ingest_lag._value.get() if ingest else 0.0
-    depth = len(ingest._queue) if ingest else 0
+    lag = ingest.last_lag_s if ingest else 0.0
+    depth = ingest.queue_depth() if ingest else 0
     ok = db and (ingest is None or connected)
     if not ok:
         response.status_code = 503
