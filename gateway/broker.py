@@ -47,11 +47,12 @@ class PrivateMosquitto:
     """
 
     def __init__(self, folder: Path | None = None, port: int | None = None,
-                 extra_conf: str = "") -> None:
+                 extra_conf: str = "", users: dict[str, str] | None = None) -> None:
         self.dir = folder or Path(tempfile.mkdtemp(prefix="tillsyn-mosq-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.extra = extra_conf
+        self.users = users  # if given: password required, no anonymous clients
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,9 +69,23 @@ class PrivateMosquitto:
                 shutil.chown(self.dir, "mosquitto", "mosquitto")
             except (LookupError, PermissionError):
                 pass
+        access = "allow_anonymous true\n"
+        if self.users is not None:
+            pwfile = self.dir / "passwd"
+            pwfile.write_text("")
+            for user, password in self.users.items():
+                subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b",
+                                str(pwfile), user, password], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if os.geteuid() == 0:
+                try:
+                    shutil.chown(pwfile, "mosquitto", "mosquitto")
+                except (LookupError, PermissionError):
+                    pass
+            access = f"allow_anonymous false\npassword_file {pwfile.resolve()}\n"
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\n{access}"
             f"persistence true\npersistence_location {self.dir.resolve()}/\n"
             "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
             "max_queued_bytes 0\nlog_dest none\n" + self.extra)

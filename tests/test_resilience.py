@@ -139,3 +139,29 @@ def test_json_logs_from_every_process(mosquitto: Mosquitto, tmp_path: Path) -> N
     loggers = {r["logger"] for r in records}
     assert "gateway.ingest.receiver" in loggers  # the receiver process's lines too
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
+
+
+def test_password_broker_with_secret_from_environment(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receiver process must log in with the real password (from the environment),
+    not the masked form a pydantic secret takes in JSON."""
+    broker = Mosquitto(users={"gateway": "gw-s3cret", "sensor": "sensor-pw"})
+    broker.start()
+    monkeypatch.setenv("TILLSYN_MQTT_PASSWORD", "gw-s3cret")
+    port = free_port()
+    db = f"sqlite:///{tmp_path}/t.db"
+    cfg = write_config(tmp_path, broker.url, db, client_id="gw-auth", api_port=port,
+                       mqtt={"username": "gateway"})
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    store = Store(db)
+    try:
+        gw.start()  # waits until /healthz says the broker is connected
+        with Publisher(broker.url, client_id="pub-auth", username="sensor",
+                       password="sensor-pw") as pub:
+            pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')])
+        wait_for(lambda: store.count(observations) == 1, what="stored through auth broker")
+        assert "gw-s3cret" not in (tmp_path / "gw.log").read_text()
+    finally:
+        gw.stop()
+        store.close()
+        broker.cleanup()

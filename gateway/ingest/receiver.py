@@ -143,13 +143,15 @@ class ThreadReceiver:
         self.session.ack(generation, mids)
 
 
-def _child_main(conn: multiprocessing.connection.Connection, cfg_json: str,
+def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
                 topics: list[str], log_level: str, json_logs: bool = False) -> None:
-    """Entry point of the receiver process."""
+    """Entry point of the receiver process.
+
+    `cfg` arrives pickled, secrets included (its JSON form would mask the password).
+    """
     from gateway.logsetup import setup_logging
 
     setup_logging(log_level, json_logs)
-    cfg = MqttConfig.model_validate_json(cfg_json)
     send_lock = threading.Lock()
     flush_lock = threading.Lock()
     buf: deque[tuple[int, RawTuple]] = deque()
@@ -224,7 +226,7 @@ class ProcessReceiver:
     def _spawn(self) -> None:
         conn, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_child_main, name="tillsyn-mqtt-receiver",
-                                 args=(child, self.cfg.model_dump_json(), self.topics,
+                                 args=(child, self.cfg, self.topics,
                                        logging.getLevelName(logging.getLogger().level),
                                        json_logging_on()),
                                  daemon=True)
