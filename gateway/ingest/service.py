@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config.gateway import MqttConfig
 from gateway.errors import StorageError
@@ -26,6 +26,7 @@ from gateway.metrics import Metrics
 from gateway.storage.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A redelivered message can only be one of the last in-flight-window messages committed
 # before the connection broke; the broker's packet ids cycle through 65535 values, so a row
@@ -126,16 +127,10 @@ class IngestService:
     def _commit(self, batch: list[RawMessage], generation: int) -> None:
         digests = [m.digest() for m in batch]
         dup_candidates = [(m.mid, d) for m, d in zip(batch, digests, strict=True) if m.dup]
-        redelivered: set[int] = set()
-        while True:
-            try:
-                redelivered = self.store.redelivered(self.client_id, dup_candidates,
-                                                     self._min_dup_seq)
-                break
-            except Exception as exc:  # database down: wait, never ack
-                self._db_down(exc)
-                if self._stop.is_set():
-                    return
+        redelivered = self._until_stored(lambda: self.store.redelivered(
+            self.client_id, dup_candidates, self._min_dup_seq))
+        if redelivered is None:
+            return
         fresh: list[RawMessage] = []
         inflight: list[tuple[int, str, int]] = []
         seen_here: set[tuple[int, str]] = set()
@@ -149,14 +144,9 @@ class IngestService:
             inflight.append((m.mid, d, seq))
         rows = self.pipeline.process(fresh)
         rows.counters.redeliveries = len(batch) - len(fresh)
-        while True:
-            try:
-                self.store.commit_batch(self.client_id, rows, inflight)
-                break
-            except StorageError as exc:
-                self._db_down(exc)
-                if self._stop.is_set():
-                    return
+        if self._until_stored(
+                lambda: self.store.commit_batch(self.client_id, rows, inflight)) is None:
+            return
         self._seq = seq
         if not self.db_ok:
             log.warning("database reachable again; ingest resumed")
@@ -174,6 +164,17 @@ class IngestService:
                 self.on_committed(rows.observations, rows.status)
             except Exception:  # detectors must never stop ingest; they rebuild at start
                 log.exception("detectors failed on a committed batch")
+
+    def _until_stored(self, step: Callable[[], T]) -> T | None:
+        """Run a database step until it succeeds, holding every acknowledgement meanwhile;
+        None if the service is stopped first."""
+        while True:
+            try:
+                return step()
+            except StorageError as exc:
+                self._db_down(exc)
+                if self._stop.is_set():
+                    return None
 
     def _db_down(self, exc: Exception) -> None:
         if self.db_ok:

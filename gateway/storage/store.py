@@ -88,18 +88,23 @@ class Store:
         if not candidates:
             return set()
         mids = [m for m, _ in candidates]
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(ingest_inflight.c.mid, ingest_inflight.c.digest)
-                .where(ingest_inflight.c.client_id == client_id)
-                .where(ingest_inflight.c.mid.in_(mids))
-                .where(ingest_inflight.c.seq > min_seq)).all()
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(ingest_inflight.c.mid, ingest_inflight.c.digest)
+                    .where(ingest_inflight.c.client_id == client_id)
+                    .where(ingest_inflight.c.mid.in_(mids))
+                    .where(ingest_inflight.c.seq > min_seq)).all()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"redelivery lookup failed: {type(exc).__name__}") from None
         known = {int(m): d for m, d in rows}
         return {m for m, d in candidates if known.get(m) == d}
 
     def commit_batch(self, client_id: str, rows: BatchRows,
-                     inflight: list[tuple[int, str, int]]) -> None:
-        """Write one batch in one transaction; raises StorageError if it did not commit.
+                     inflight: list[tuple[int, str, int]]) -> int:
+        """Write one batch in one transaction; returns the observations committed.
+
+        Raises StorageError if it did not commit.
 
         This is the ingest hot path, so it hands prepared tuples straight to the driver's
         executemany (SQLAlchemy's per-row parameter processing cost more than SQLite's
@@ -130,6 +135,7 @@ class Store:
         except SQLAlchemyError as exc:
             raise StorageError(f"commit failed: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0][:200]}") from None
+        return len(rows.observations)
 
     def _sql(self) -> dict[str, str]:
         if self._sql_cache is None:
