@@ -109,24 +109,25 @@ class AlertService:
     def raise_alert(self, d: Decision) -> int | None:
         """Open an alert unless one for the same condition is still unresolved."""
         res = self._residents[d.resident_id]
+        key = condition_key(d)
         now = now_ms()
         with self._lock, self.store.engine.begin() as conn:
             existing = conn.execute(
-                select(alerts.c.id).where(alerts.c.key == f"{d.resident_id}:{d.key}")
+                select(alerts.c.id).where(alerts.c.key == key)
                 .where(alerts.c.status != "resolved")).first()
             if existing is not None:
                 return None
             event_ms = int(d.ts.timestamp() * 1000)
             if self.replaying:
                 covered = conn.execute(
-                    select(alerts.c.id).where(alerts.c.key == f"{d.resident_id}:{d.key}")
+                    select(alerts.c.id).where(alerts.c.key == key)
                     .where(alerts.c.event_ms >= event_ms)).first()
                 if covered is not None:
                     return None
             device = next((dev for dev in res.devices if dev.id == d.device_id), None)
             alert_id = int(conn.execute(insert(alerts).values(
                 resident_id=d.resident_id, unit_id=res.unit, kind=d.kind,
-                priority=d.priority, key=f"{d.resident_id}:{d.key}", status="open",
+                priority=d.priority, key=key, status="open",
                 escalated=False, condition_cleared=False, device_id=d.device_id,
                 room=device.room if device else d.detail.get("room"),
                 during_visit=d.detail.get("during_visit"), detail=d.detail,
@@ -142,8 +143,7 @@ class AlertService:
     def _condition_cleared(self, d: Decision) -> None:
         with self._lock, self.store.engine.begin() as conn:
             row = conn.execute(
-                select(alerts.c.id, alerts.c.unit_id).where(
-                    alerts.c.key == f"{d.resident_id}:{d.key}")
+                select(alerts.c.id, alerts.c.unit_id).where(alerts.c.key == condition_key(d))
                 .where(alerts.c.status != "resolved")).first()
             if row is None:
                 return
@@ -183,8 +183,7 @@ class AlertService:
                 values.update(resolved_by=staff_id, resolved_ms=now, outcome=outcome)
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
             self._event(conn, alert_id, row.unit_id, to, staff_id, now, note)
-        self._deliver(alert_id, to)
-        return self.get(alert_id)
+        return self._deliver(alert_id, to)
 
     # --- escalation -----------------------------------------------------------------------
 
@@ -269,11 +268,12 @@ class AlertService:
                                                  transition=transition, by=by, at_ms=at,
                                                  note=note))
 
-    def _deliver(self, alert_id: int, transition: str) -> None:
+    def _deliver(self, alert_id: int, transition: str) -> dict[str, Any]:
+        """Wake the streams and publish on MQTT; returns the alert as it now is."""
         self.broadcast.notify()
-        if self.publish is None:
-            return
         a = self.get(alert_id)
+        if self.publish is None:
+            return a
         body = {"transition": transition, "alert": public(a)}
         unit = a["unit_id"]
         if transition == "escalated":
@@ -283,6 +283,7 @@ class AlertService:
             self.publish(unit, body)
         except Exception:  # delivery must never break the lifecycle; it is retried by paho
             log.exception("publishing alert %s failed", alert_id)
+        return a
 
     # --- staff visits ---------------------------------------------------------------------
 
@@ -306,6 +307,11 @@ class AlertService:
             rows = conn.execute(select(visits).where(visits.c.resident_id == resident_id)
                                 .order_by(visits.c.start_ms.desc()).limit(500))
             return [dict(r._mapping) for r in rows]
+
+
+def condition_key(d: Decision) -> str:
+    """The stored key of a detector condition: one unresolved alert per key."""
+    return f"{d.resident_id}:{d.key}"
 
 
 def public(a: dict[str, Any]) -> dict[str, Any]:
