@@ -24,14 +24,14 @@ class ResidentEngine:
         self.link = DeviceOffline(settings, started)
         self.detectors.append(self.link)
         self.visits = VisitTracker(settings.staff_credentials)
-        self.finished_visits: list[Visit] = []
+        self.last_visit: Visit | None = None  # the most recent finished visit
 
     def observe(self, obs: Observation) -> list[Decision]:
         """Feed one observation; time-based conditions are checked up to its time first."""
         out = self.tick(obs.ts)
         visit = self.visits.observe(obs)
         if visit is not None and visit.end is not None:
-            self.finished_visits.append(visit)
+            self.last_visit = visit
         self.ctx.visit = self.visits.in_progress()
         for det in self.detectors:
             out.extend(det.observe(obs, self.ctx))

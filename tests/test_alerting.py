@@ -251,3 +251,22 @@ def test_alert_endpoints_respect_unit_scope(tmp_path: Path) -> None:
         assert bad.status_code == 422
         assert client.get("/api/alerts").status_code == 401
     rt.store.close()
+
+
+def test_restart_does_not_store_staff_visits_twice(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    assert rt.alerts is not None
+    now = int(time.time() * 1000)
+    unlock = {"state": "unlocked", "method": "keypad", "user": 2, "credential": "keypad:2"}
+    lock = {"state": "locked", "method": "keypad", "user": 2, "credential": "keypad:2"}
+    rows = BatchRows()
+    rows.observations = [
+        {"resident_id": "r-1000", "device_id": "lock-0", "kind": "lock", "value": v,
+         "ts_ms": now - 600_000 + i * 300_000, "received_ms": now, "room": "entrance",
+         "clock_override": False} for i, v in enumerate([unlock, lock])]
+    rt.store.commit_batch("gw", rows, [])
+    for _ in range(3):  # the first start and two restarts each rebuild from the same data
+        DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts).rebuild()
+    stored = rt.alerts.visits("r-1000")
+    assert [(v["staff_id"], v["end_ms"] - v["start_ms"]) for v in stored] == [("s-17", 300_000)]
+    rt.store.close()

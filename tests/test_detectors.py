@@ -105,7 +105,8 @@ def test_door_open_night_unless_staff_visit() -> None:
     sos = e.observe(obs("alarm", "sos", True, "2026-11-11 03:02"))
     assert sos[0].detail["during_visit"] == "s-17"
     e.observe(obs("lock", "lock", lock, "2026-11-11 03:08"))
-    visit = e.finished_visits[0]
+    visit = e.last_visit
+    assert visit is not None
     assert (visit.staff_id, visit.seconds) == ("s-17", 480.0)
     assert raised(e.observe(obs("door", "contact", "open", "2026-11-11 04:00"))) == [
         ("door_open_night", local("2026-11-11 04:00"))]

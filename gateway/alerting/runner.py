@@ -123,8 +123,8 @@ class DetectorRunner:
             self.alerts.visit_started(resident_id, after.staff_id, after.device_id,
                                       int(after.start.timestamp() * 1000))
         if before is not None and after is None:
-            end = engine.finished_visits[-1]
-            assert end.end is not None
+            end = engine.last_visit
+            assert end is not None and end.end is not None
             self.alerts.visit_ended(resident_id, end.staff_id,
                                     int(end.start.timestamp() * 1000),
                                     int(end.end.timestamp() * 1000))

@@ -289,10 +289,16 @@ class AlertService:
 
     def visit_started(self, resident_id: str, staff_id: str, device_id: str,
                       start_ms: int) -> None:
-        """Store the start of a staff visit."""
+        """Store the start of a staff visit, once: the detector rebuild after a restart
+        replays lock events that were already recorded."""
         with self.store.engine.begin() as conn:
-            conn.execute(insert(visits).values(resident_id=resident_id, staff_id=staff_id,
-                                               device_id=device_id, start_ms=start_ms))
+            known = conn.execute(select(visits.c.id).where(visits.c.resident_id == resident_id)
+                                 .where(visits.c.staff_id == staff_id)
+                                 .where(visits.c.start_ms == start_ms)).first()
+            if known is None:
+                conn.execute(insert(visits).values(resident_id=resident_id,
+                                                   staff_id=staff_id, device_id=device_id,
+                                                   start_ms=start_ms))
 
     def visit_ended(self, resident_id: str, staff_id: str, start_ms: int, end_ms: int) -> None:
         """Store the end of a staff visit."""
