@@ -129,7 +129,6 @@ class Pipeline:
                 rows.counters.consent_filtered += 1
                 continue
             ts_ms, overridden = self._trusted(reading.ts, msg.received_ms)
-            msg_ts_ms = ts_ms
             rows.counters.clock_overrides += overridden
             rows.observations.append({
                 "resident_id": route.resident_id, "device_id": route.device_id,
@@ -140,8 +139,9 @@ class Pipeline:
             stored += 1
         battery = decoded.status.get("battery")
         if battery is not None and any(r.kind == "battery" for r in decoded.readings):
-            self.last_battery[route.device_id] = float(battery)
+            self.last_battery[route.device_id] = float(battery)  # stored as a reading above
         elif battery is not None:
+            # Stored only when it changed by a point or more since the last stored level.
             previous = self.last_battery.get(route.device_id)
             if previous is None or abs(previous - float(battery)) >= 1.0:
                 rows.observations.append({
