@@ -84,6 +84,7 @@ class DeviceInfo:
     room: str | None
     exterior: bool
     report_interval_s: int
+    kinds: frozenset[str] = frozenset()  # observation kinds the device's profile produces
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class Reading:
     last_seen: datetime
     report_interval_s: int
     room: str | None = None
+    offline: bool = False  # the device said so (availability), whatever its last message
 
 
 @dataclass
@@ -85,7 +86,7 @@ def _age(r: Reading, at: datetime) -> float:
 
 
 def _stale(r: Reading, at: datetime) -> bool:
-    return (at - r.last_seen).total_seconds() > r.report_interval_s
+    return r.offline or (at - r.last_seen).total_seconds() > r.report_interval_s
 
 
 def _evidence(criterion: str, r: Reading | None, at: datetime, outcome: Outcome

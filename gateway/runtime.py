@@ -20,6 +20,8 @@ from gateway.metrics import Metrics
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
 from gateway.storage.migrate import upgrade
 from gateway.storage.store import Store
+from gateway.supervision.journal import Journal
+from gateway.supervision.plans import PlanStore, detector_plan
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Runtime:
     alerts: AlertService | None = None
     detectors: DetectorRunner | None = None
     publisher: AlertPublisher | None = None
+    journal: Journal | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -64,7 +67,12 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
     rt.alerts = AlertService(rt.store, rt.registry,
                              escalation_seconds=rt.config.site.alerts.escalation_seconds,
                              publish=rt.publisher)
-    rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+    rt.journal = Journal(rt.store, rt.registry, rt.alerts)
+    plan_store = PlanStore(rt.store)
+    plans = {r.id: detector_plan(plan_store.effective(r)[0], r, rt.config)
+             for r in rt.registry.residents}
+    rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts,
+                                  plans=plans, journal=rt.journal)
     return rt.alerts
 
 

@@ -27,8 +27,9 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
         tables = set(sa.inspect(conn).get_table_names())
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert {"observations", "dead_letters", "device_status", "ingest_inflight",
-            "audit_log", "settings"} <= tables
-    assert version == "0002"
+            "audit_log", "settings", "alerts", "alert_events", "visits",
+            "supervision_checks", "supervision_plans"} <= tables
+    assert version == "0003"
     store.close()
 
 

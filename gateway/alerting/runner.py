@@ -8,7 +8,11 @@ a replayed or simulated night at 100x follows its own time.
 At start the engines are rebuilt from the last hours of stored observations (and the
 device link table), and their decisions are applied again: alerting skips conditions it
 already alerted for, so an alert whose observation was committed just before a crash is
-still raised after the restart, once.
+still raised after the restart, once. The event clock survives the restart: the newest
+stored observation's event time plus the wall time since it was received.
+
+Digital night checks run inside the engines on the same clock; their journal entries are
+handed to the supervision journal after each feed and tick.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from detectors.engine import ResidentEngine
 from detectors.model import DeviceInfo, NightWindow, Observation, ResidentSettings
+from detectors.supervisor import CheckEntry, Plan, Supervisor
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Registry, Resident
 from gateway.profiles.loader import ProfileLibrary
 from gateway.storage.schema import device_status, observations
 from gateway.storage.store import Store
+from gateway.supervision.journal import Journal
 
 log = logging.getLogger(__name__)
 REBUILD_HOURS = 12
@@ -46,7 +52,8 @@ def settings_for(res: Resident, config: GatewayConfig, registry: Registry,
         resident_id=res.id, tz=ZoneInfo(site.timezone),
         night=NightWindow.parse(night.start, night.end),
         devices={d.id: DeviceInfo(d.id, d.room, d.exterior,
-                                  profiles.get(d.profile).report_interval_seconds)
+                                  profiles.get(d.profile).report_interval_seconds,
+                                  frozenset(profiles.get(d.profile).kinds))
                  for d in res.devices},
         staff_credentials=creds,
         bed_exit_no_return_minutes=o.bed_exit_no_return_minutes
@@ -65,14 +72,19 @@ class DetectorRunner:
     """Per-resident engines, fed by ingest and ticked by a thread."""
 
     def __init__(self, config: GatewayConfig, registry: Registry, profiles: ProfileLibrary,
-                 store: Store, alerts: AlertService, *, tick_seconds: float = 1.0) -> None:
+                 store: Store, alerts: AlertService, *, tick_seconds: float = 1.0,
+                 plans: dict[str, Plan | None] | None = None,
+                 journal: Journal | None = None) -> None:
         self.alerts = alerts
         self.store = store
+        self.journal = journal
         self.tick_seconds = tick_seconds
         # Link supervision counts a device never heard from since this start; devices
         # heard before have their real last-seen time from the link table (rebuild).
         now = datetime.now(UTC)
-        self.engines = {r.id: ResidentEngine(settings_for(r, config, registry, profiles), now)
+        plans = plans or {}
+        self.engines = {r.id: ResidentEngine(settings_for(r, config, registry, profiles), now,
+                                             plans.get(r.id))
                         for r in registry.residents}
         self._clock: dict[str, tuple[datetime, float]] = {}
         self._lock = threading.Lock()
@@ -101,6 +113,10 @@ class DetectorRunner:
                     continue
                 obs = _obs(row)
                 prev = self._clock.get(obs.resident_id)
+                if prev is None and engine.supervisor is not None:
+                    # Until its first data a resident's checks ran on the wall clock; data
+                    # from an earlier time (a replay, a simulated night) moves them back.
+                    engine.supervisor.rewind(obs.ts)
                 if prev is None or obs.ts >= prev[0]:
                     self._clock[obs.resident_id] = (obs.ts, time.monotonic())
                 before = engine.visits.in_progress()
@@ -114,8 +130,30 @@ class DetectorRunner:
                     ms = entry.get("event_ms", entry["last_seen_ms"])
                     decisions.extend(engine.seen(entry["device_id"],
                                                  datetime.fromtimestamp(ms / 1000, UTC)))
+            checks = self._take_checks()
         if decisions:
             self.alerts.handle(decisions)
+        self._record(checks)
+
+    def _take_checks(self) -> list[CheckEntry]:
+        return [c for engine in self.engines.values() for c in engine.take_checks()]
+
+    def _record(self, checks: list[CheckEntry]) -> None:
+        if checks and self.journal is not None:
+            self.journal.record(checks, late=self.alerts.replaying)
+
+    def set_plan(self, resident_id: str, plan: Plan | None) -> None:
+        """A changed plan takes effect from the next check time."""
+        with self._lock:
+            engine = self.engines[resident_id]
+            if plan is None:
+                engine.supervisor = None
+            elif engine.supervisor is not None:
+                engine.supervisor.plan = plan
+            else:
+                sup = Supervisor(resident_id, plan, engine.settings.tz)
+                sup.cursor = self.now_for(resident_id)
+                engine.supervisor = sup
 
     def _visit_change(self, resident_id: str, before: Any, engine: ResidentEngine) -> None:
         after = engine.visits.in_progress()
@@ -135,27 +173,54 @@ class DetectorRunner:
         with self._lock:
             for rid, engine in self.engines.items():
                 decisions.extend(engine.tick(self.now_for(rid)))
+            checks = self._take_checks()
         if decisions:
             self.alerts.handle(decisions)
+        self._record(checks)
         self.alerts.escalate_due()
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def rebuild(self) -> None:
         """Replay the last hours of stored observations and the device link table."""
-        since = int((datetime.now(UTC) - timedelta(hours=REBUILD_HOURS)).timestamp() * 1000)
         with self.store.engine.connect() as conn:
+            newest = conn.execute(select(func.max(observations.c.ts_ms))).scalar()
+            since = int(newest) - REBUILD_HOURS * 3_600_000 if newest is not None else 0
             rows = [dict(r._mapping) for r in conn.execute(
                 select(observations).where(observations.c.ts_ms >= since)
                 .order_by(observations.c.ts_ms, observations.c.id))]
             links = {r.device_id: dict(r._mapping) for r in conn.execute(select(device_status))}
+        clocks = self._restart_clocks(rows)
+        if self.journal is not None:
+            for rid, engine in self.engines.items():
+                if engine.supervisor is not None:
+                    self.journal.restore(engine.supervisor, clocks.get(rid, datetime.now(UTC)))
         self.alerts.replaying = True
         try:
             self.feed(rows, links)
         finally:
             self.alerts.replaying = False
+        with self._lock:
+            for rid, clock in clocks.items():
+                self._clock[rid] = (clock, time.monotonic())
+                sup = self.engines[rid].supervisor if rid in self.engines else None
+                if sup is not None:
+                    sup.started = clock  # checks due before now were missed: late
         log.info("detectors rebuilt from %d observations of the last %d h", len(rows),
                  REBUILD_HOURS)
+
+    @staticmethod
+    def _restart_clocks(rows: list[dict[str, Any]]) -> dict[str, datetime]:
+        """Each resident's clock now: newest event time + wall time since it arrived."""
+        newest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            old = newest.get(row["resident_id"])
+            if old is None or row["ts_ms"] >= old["ts_ms"]:
+                newest[row["resident_id"]] = row
+        wall = datetime.now(UTC)
+        return {rid: datetime.fromtimestamp(r["ts_ms"] / 1000, UTC)
+                + max(timedelta(0), wall - datetime.fromtimestamp(r["received_ms"] / 1000, UTC))
+                for rid, r in newest.items()}
 
     def start(self) -> None:
         """Rebuild, then tick in the background."""

@@ -49,13 +49,30 @@ class AlertOverrides(StrictModel):
     escalation_seconds: int | None = Field(None, ge=10, le=3600)
 
 
-class Supervision(StrictModel):
-    """Digital night supervision plan."""
+Criterion = Literal["in_bed", "in_apartment", "door_closed", "sensors_online",
+                    "not_in_bathroom_long"]
+# The observation kinds a criterion reads, for the consent check (any one of them suffices
+# for `in_apartment`; `sensors_online` reads only technical data).
+CRITERION_CONSENT: dict[str, tuple[str, ...]] = {
+    "in_bed": ("bed",), "door_closed": ("contact",), "not_in_bathroom_long": ("motion",),
+    "in_apartment": ("motion", "contact", "geofence"), "sensors_online": (),
+}
 
-    checks: list[str] = Field(default_factory=list)
-    all_well: list[Literal["in_bed", "in_apartment", "door_closed", "sensors_online",
-                           "not_in_bathroom_long"]] = Field(default_factory=list)
-    replaces_physical_visits: bool = False
+
+class Supervision(StrictModel):
+    """Digital night supervision plan (SPEC section 8)."""
+
+    checks: list[str] = Field(default_factory=list, max_length=24,
+                              description='Local check times, "HH:MM"')
+    all_well: list[Criterion] = Field(default_factory=list,
+                                      description="What must hold for a check to be ok")
+    replaces_physical_visits: bool = Field(
+        False, description="The digital checks replace planned physical look-ins")
+    recheck_minutes: int = Field(15, ge=1, le=60,
+                                 description="Re-check delay after an unknown check")
+    consent_reference: str | None = Field(
+        None, max_length=200, description="The documented consent that covers the checks, "
+                                          'e.g. "samtycke 2026-03-02, dnr SN 2026/114"')
 
     @field_validator("checks")
     @classmethod
@@ -65,7 +82,15 @@ class Supervision(StrictModel):
         for item in value:
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item):
                 raise ValueError(f"check time {item!r} is not HH:MM")
-        return value
+        if len(set(value)) != len(value):
+            raise ValueError("check times must not repeat")
+        return sorted(value, key=lambda t: (t < "12:00", t))  # evening first
+
+    @model_validator(mode="after")
+    def _complete(self) -> Supervision:
+        if self.checks and not self.all_well:
+            raise ValueError("all_well: a plan with check times must say what all well means")
+        return self
 
 
 class Indicator(StrictModel):
@@ -151,6 +176,7 @@ class Registry(StrictModel):
         for i, res in enumerate(self.residents):
             if res.unit not in unit_ids:
                 problems.append(f"residents.{i}.unit: value {res.unit!r}: no such unit")
+            problems.extend(supervision_consent_problems(res, f"residents.{i}"))
             for j, dev in enumerate(res.devices):
                 if dev.id in device_ids:
                     problems.append(f"residents.{i}.devices.{j}.id: value {dev.id!r}: duplicate")
@@ -166,6 +192,19 @@ class Registry(StrictModel):
     def devices(self) -> list[tuple[Resident, Device]]:
         """Every (resident, device) pair."""
         return [(r, d) for r in self.residents for d in r.devices]
+
+
+def supervision_consent_problems(res: Resident, path: str) -> list[str]:
+    """Criteria of a supervision plan that read data the resident has not consented to."""
+    problems: list[str] = []
+    if not res.supervision.checks:
+        return problems
+    for j, criterion in enumerate(res.supervision.all_well):
+        needs = CRITERION_CONSENT[criterion]
+        if needs and not set(needs) & set(res.consent):
+            problems.append(f"{path}.supervision.all_well.{j}: value {criterion!r}: needs "
+                            f"consent to {' or '.join(needs)}")
+    return problems
 
 
 def _unique(section: str, ids: list[str], problems: list[str]) -> set[str]:

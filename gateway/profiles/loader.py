@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config.loader import read_yaml, validate
-from gateway.config.registry import Registry
+from gateway.config.registry import Registry, Resident
 from gateway.errors import ConfigError
 from gateway.profiles.decoders import DECODERS
 from gateway.profiles.lorawan_codecs import CODECS
@@ -85,5 +85,36 @@ def check_registry(registry: Registry, library: ProfileLibrary, path: Path | str
             if prof.source_pattern and not re.fullmatch(prof.source_pattern, dev.source):
                 problems.append(f"{where}.source: value {dev.source!r}: does not fit profile "
                                 f"{dev.profile} (expected {prof.source_pattern})")
+        problems.extend(f"{path}: residents.{i}.{p}" for p in plan_device_problems(res, library))
     if problems:
         raise ConfigError(problems)
+
+
+def plan_device_problems(res: Resident, library: ProfileLibrary) -> list[str]:
+    """Criteria of a supervision plan that no installed device can decide."""
+    if not res.supervision.checks:
+        return []
+
+    def has(kind: str, *, exterior: bool = False, rooms: set[str] | None = None) -> bool:
+        for dev in res.devices:
+            prof = library.profiles.get(dev.profile)
+            if prof is None or kind not in prof.kinds:
+                continue
+            if exterior and not dev.exterior:
+                continue
+            if rooms is not None and dev.room not in rooms:
+                continue
+            return True
+        return False
+
+    needs = {
+        "in_bed": (has("bed"), "a bed sensor"),
+        "door_closed": (has("contact", exterior=True), "a contact sensor on an exterior door"),
+        "not_in_bathroom_long": (has("motion", rooms={"bathroom", "toilet"}),
+                                 "a motion sensor in the bathroom"),
+        "in_apartment": (has("motion") or has("contact", exterior=True) or has("geofence"),
+                         "a motion sensor, a door sensor or a position alarm"),
+        "sensors_online": (bool(res.devices), "at least one device"),
+    }
+    return [f"supervision.all_well.{j}: value {c!r}: needs {needs[c][1]}"
+            for j, c in enumerate(res.supervision.all_well) if not needs[c][0]]

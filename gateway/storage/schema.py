@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -145,3 +146,40 @@ visits = Table(
     Column("end_ms", BigInteger, nullable=True),
 )
 Index("ix_visits_resident", visits.c.resident_id, visits.c.start_ms)
+
+# --- digital night supervision (issue 4) -------------------------------------------------
+
+# The supervision journal: one row per evaluation of a check (attempt 1, and the re-check
+# of an `unknown`). Never updated except to link the alert it raised.
+supervision_checks = Table(
+    "supervision_checks", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("night", String(10), nullable=False, comment="evening the night starts, ISO date"),
+    Column("due_ms", BigInteger, nullable=False, comment="planned check time"),
+    Column("attempt", Integer, nullable=False, comment="1, or 2 for the re-check"),
+    Column("evaluated_ms", BigInteger, nullable=False, comment="on the resident's clock"),
+    Column("recorded_ms", BigInteger, nullable=False, comment="wall clock"),
+    Column("outcome", String(16), nullable=False, comment="ok, attention, unknown"),
+    Column("late", Boolean, nullable=False, default=False),
+    Column("final", Boolean, nullable=False, default=True),
+    Column("recheck_ms", BigInteger, nullable=True),
+    Column("replaces_visit", Boolean, nullable=False, default=False),
+    Column("reasons", JSON, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("alert_id", BigInteger, nullable=True),
+    UniqueConstraint("resident_id", "due_ms", "attempt", name="uq_supervision_check"),
+)
+Index("ix_supervision_checks_unit_night", supervision_checks.c.unit_id,
+      supervision_checks.c.night)
+
+# Plans changed through the API; they override the registry's plan for that resident.
+supervision_plans = Table(
+    "supervision_plans", metadata,
+    Column("resident_id", String(64), primary_key=True),
+    Column("plan", JSON, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_ms", BigInteger, nullable=False),
+)

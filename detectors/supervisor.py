@@ -1,0 +1,153 @@
+"""When digital night checks fall due, and what each one concludes (no I/O).
+
+A `Supervisor` walks one resident's check times on the resident's clock. At each due
+check it evaluates the home (`detectors.supervision.evaluate`) and returns a journal entry:
+
+- `ok` or `attention` ends the check; `attention` asks for a `check_failed` alert;
+- `unknown` asks for a re-check `recheck_minutes` later; a re-check that is still
+  `unknown` asks for `check_unknown` (a `attention` re-check for `check_failed`).
+
+A check whose time passed while the gateway was not running is evaluated when it comes
+back and marked late; it is never skipped. Which checks are already in the journal is
+given to `restore` at start, so a restart neither repeats nor forgets a check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from detectors.supervision import NOON, CheckResult, HomeState, check_instants, evaluate
+
+LOOKBACK = timedelta(hours=24)  # how far back a restart looks for checks it missed
+LATE_AFTER = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One resident's supervision plan, as the scheduler needs it."""
+
+    times: tuple[str, ...]
+    all_well: tuple[str, ...]
+    recheck_minutes: float = 15
+    replaces_physical_visits: bool = False
+    bathroom_long_minutes: float = 30
+    bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"})
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    """One journal entry: an evaluation of one check (attempt 1, or the re-check)."""
+
+    resident_id: str
+    night: date  # the evening the night starts on
+    due: datetime
+    evaluated: datetime
+    attempt: int
+    result: CheckResult
+    late: bool
+    final: bool  # no re-check follows
+    alert: Literal["check_failed", "check_unknown"] | None
+    recheck_at: datetime | None = None
+    replaces_visit: bool = False  # the plan replaces a physical look-in at this time
+
+
+def night_of(ts: datetime, tz: ZoneInfo) -> date:
+    """The evening a moment's night started on (times before noon belong to the night
+    before)."""
+    local = ts.astimezone(tz)
+    return local.date() if local.time() >= NOON else local.date() - timedelta(days=1)
+
+
+@dataclass
+class Supervisor:
+    """The check schedule of one resident."""
+
+    resident_id: str
+    plan: Plan
+    tz: ZoneInfo
+    cursor: datetime | None = None  # checks due after this are not yet looked at
+    done: set[datetime] = field(default_factory=set)  # checks with a final entry
+    rechecks: dict[datetime, datetime] = field(default_factory=dict)  # due -> re-check at
+    resume_after: datetime | None = None  # newest check in the journal at start
+    started: datetime | None = None  # checks due before this were missed while down
+    produced: int = 0
+
+    def restore(self, finished: Iterable[datetime], pending: dict[datetime, datetime],
+                newest: datetime | None) -> None:
+        """What the journal already holds: finished checks, re-checks still to do."""
+        self.done.update(finished)
+        self.rechecks.update(pending)
+        self.resume_after = newest
+
+    def rewind(self, ts: datetime) -> None:
+        """The resident's clock was first set by data from an earlier time (a replay or a
+        simulated night): look at checks from there, if none were evaluated yet."""
+        if self.produced == 0 and self.cursor is not None and ts < self.cursor:
+            self.cursor = ts
+
+    def tick(self, now: datetime, home: Callable[[], HomeState]) -> list[CheckEntry]:
+        """Evaluate every check (and re-check) due by `now`, oldest first."""
+        work: list[tuple[datetime, int]] = [(d, 1) for d in self._new_dues(now, advance=True)]
+        work += [(d, 2) for d, at in self.rechecks.items() if at <= now]
+        if not work:
+            return []
+        state = home()
+        out = []
+        for due, attempt in sorted(work):
+            out.append(self._check(due, attempt, now, state))
+        self.produced += len(out)
+        return out
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _new_dues(self, now: datetime, *, advance: bool) -> list[datetime]:
+        cursor = self.cursor
+        if cursor is None:
+            cursor = now if self.resume_after is None else max(self.resume_after,
+                                                               now - LOOKBACK)
+            if advance:
+                self.cursor = cursor
+        if now <= cursor:
+            return []
+        out = []
+        evening = night_of(cursor, self.tz)
+        while evening <= night_of(now, self.tz):
+            for due in check_instants(evening, list(self.plan.times), self.tz):
+                if cursor < due <= now and due not in self.done and due not in self.rechecks:
+                    out.append(due)
+            evening += timedelta(days=1)
+        if advance:
+            self.cursor = now
+        return out
+
+    def _late(self, planned: datetime, now: datetime) -> bool:
+        return (self.started is not None and planned < self.started) or \
+            now - planned > LATE_AFTER
+
+    def _check(self, due: datetime, attempt: int, now: datetime, state: HomeState
+               ) -> CheckEntry:
+        planned = due if attempt == 1 else self.rechecks.pop(due)
+        result = evaluate(list(self.plan.all_well), now, state,
+                          self.plan.bathroom_long_minutes, self.plan.bathroom_rooms)
+        alert: Literal["check_failed", "check_unknown"] | None = None
+        recheck_at = None
+        final = True
+        if result.outcome == "attention":
+            alert = "check_failed"
+        elif result.outcome == "unknown":
+            if attempt == 1:
+                final = False
+                recheck_at = now + timedelta(minutes=self.plan.recheck_minutes)
+                self.rechecks[due] = recheck_at
+            else:
+                alert = "check_unknown"
+        if final:
+            self.done.add(due)
+        return CheckEntry(self.resident_id, night_of(due, self.tz), due, now, attempt, result,
+                          self._late(planned, now), final, alert, recheck_at,
+                          self.plan.replaces_physical_visits)
+

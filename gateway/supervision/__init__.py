@@ -1,0 +1,1 @@
+"""Digital night supervision: plans, the journal, tonight and the morning summary."""
