@@ -15,6 +15,7 @@ from detectors.model import Decision, Observation, ResidentSettings
 from detectors.visits import Visit
 
 ACTIVITY_KINDS = frozenset({"motion", "contact", "bed", "lock"})
+_UNSET = object()
 
 
 @dataclass
@@ -193,11 +194,18 @@ class Inactivity(Detector):
         super().__init__(settings)
         self.last_activity: datetime | None = None
         self.active = False
+        self.states: dict[str, object] = {}  # last door/bed/lock value per device
 
     def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
-        """Any motion, door, bed or lock change is activity."""
+        """Movement, or a door, bed or lock *changing* state, is activity (zigbee2mqtt
+        repeats a contact's cached state in every periodic report: that is not activity)."""
         if obs.kind not in ACTIVITY_KINDS or obs.value is False and obs.kind == "motion":
             return []
+        if obs.kind != "motion":
+            before = self.states.get(obs.device_id, _UNSET)
+            self.states[obs.device_id] = obs.value
+            if before == obs.value:
+                return []
         self.last_activity = obs.ts if self.last_activity is None else max(self.last_activity,
                                                                            obs.ts)
         if self.active:

@@ -100,9 +100,13 @@ def _evidence(criterion: str, r: Reading | None, at: datetime, outcome: Outcome
 
 def evaluate(all_well: list[str], at: datetime, home: HomeState,
              bathroom_long_minutes: float = 30,
-             bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"})) -> CheckResult:
+             bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"}),
+             bed_grace_minutes: float = 20) -> CheckResult:
     """Conclude a check from the home's latest state.
 
+    `in_bed` also holds for someone who got up less than `bed_grace_minutes` ago and has
+    been seen moving in the home since (a toilet visit: a look-in would find them on the
+    way); up longer, or no movement seen since getting up, is attention.
     attention wins over unknown (it is actionable); unknown wins over ok.
     """
     outcomes: list[Outcome] = []
@@ -123,6 +127,12 @@ def evaluate(all_well: list[str], at: datetime, home: HomeState,
             note("in_bed", "unknown", f"bed sensor {bed.device_id} silent", bed)
         elif bed.value is True:
             note("in_bed", "ok", None, bed)
+        elif _age(bed, at) < bed_grace_minutes * 60 and (
+                not home.motion or any(m.ts >= bed.ts for m in home.motion)):
+            note("in_bed", "ok", None, bed)  # up briefly and moving about
+        elif _age(bed, at) < bed_grace_minutes * 60:
+            note("in_bed", "attention", f"out of bed for {_age(bed, at) / 60:.0f} min, no "
+                 "movement seen since", bed)
         else:
             note("in_bed", "attention", f"out of bed for {_age(bed, at) / 60:.0f} min", bed)
 
@@ -141,8 +151,11 @@ def evaluate(all_well: list[str], at: datetime, home: HomeState,
         last_inside = max((m.ts for m in home.motion), default=None)
         last_door = max((d for d in home.exterior_doors if d.value == "open"),
                         key=lambda d: d.ts, default=None)
+        bed_now = max(home.bed, key=lambda r: r.ts, default=None)
         if home.away is True:
             note("in_apartment", "attention", "position alarm outside the home area", None)
+        elif bed_now is not None and bed_now.value is True and not _stale(bed_now, at):
+            note("in_apartment", "ok", None, bed_now)  # in bed is at home
         elif last_door is not None and (last_inside is None or last_door.ts > last_inside):
             note("in_apartment", "attention", "front door opened after the last movement "
                  "inside", last_door)

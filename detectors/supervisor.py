@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from detectors.supervision import NOON, CheckResult, HomeState, check_instants, evaluate
 
 LOOKBACK = timedelta(hours=24)  # how far back a restart looks for checks it missed
-LATE_AFTER = timedelta(seconds=60)
+LATE_AFTER = timedelta(seconds=60)  # a due check not in the journal by then is overdue
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Plan:
     recheck_minutes: float = 15
     replaces_physical_visits: bool = False
     bathroom_long_minutes: float = 30
+    bed_grace_minutes: float = 20
     bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"})
 
 
@@ -124,15 +125,17 @@ class Supervisor:
             self.cursor = now
         return out
 
-    def _late(self, planned: datetime, now: datetime) -> bool:
-        return (self.started is not None and planned < self.started) or \
-            now - planned > LATE_AFTER
-
     def _check(self, due: datetime, attempt: int, now: datetime, state: HomeState
                ) -> CheckEntry:
         planned = due if attempt == 1 else self.rechecks.pop(due)
-        result = evaluate(list(self.plan.all_well), now, state,
-                          self.plan.bathroom_long_minutes, self.plan.bathroom_rooms)
+        # The state is as of the planned time: ticks come at every observation's time
+        # (before it is applied), so nothing newer is in it. A check missed while the
+        # gateway was down is evaluated now, with what is known now, and marked late.
+        late = self.started is not None and planned < self.started
+        at = now if late else planned
+        result = evaluate(list(self.plan.all_well), at, state,
+                          self.plan.bathroom_long_minutes, self.plan.bathroom_rooms,
+                          self.plan.bed_grace_minutes)
         alert: Literal["check_failed", "check_unknown"] | None = None
         recheck_at = None
         final = True
@@ -141,13 +144,12 @@ class Supervisor:
         elif result.outcome == "unknown":
             if attempt == 1:
                 final = False
-                recheck_at = now + timedelta(minutes=self.plan.recheck_minutes)
+                recheck_at = at + timedelta(minutes=self.plan.recheck_minutes)
                 self.rechecks[due] = recheck_at
             else:
                 alert = "check_unknown"
         if final:
             self.done.add(due)
-        return CheckEntry(self.resident_id, night_of(due, self.tz), due, now, attempt, result,
-                          self._late(planned, now), final, alert, recheck_at,
-                          self.plan.replaces_physical_visits)
+        return CheckEntry(self.resident_id, night_of(due, self.tz), due, at, attempt, result,
+                          late, final, alert, recheck_at, self.plan.replaces_physical_visits)
 

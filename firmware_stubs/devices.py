@@ -60,12 +60,19 @@ class Z2MOccupancy(Stub):
 
 
 class Z2MContact(Stub):
-    """Aqara MCCGQ11LM-style contact: `contact` true = closed."""
+    """Aqara MCCGQ11LM-style contact: `contact` true = closed. zigbee2mqtt caches the
+    state, so the periodic report carries the current `contact` too."""
+
+    closed = True
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
         if kind == "checkin":
-            return _z2m_checkin(self, ts_ms)
+            topic, body = _z2m_checkin(self, ts_ms)
+            data = json.loads(body)
+            data["contact"] = self.closed
+            return topic, _json(data)
         closed = value == "closed" if kind == "contact" else bool(value)
+        self.closed = closed
         return self.source, _json({"battery": round(self.battery), "contact": closed,
                                    "linkquality": self.linkquality, "voltage": 3025,
                                    "last_seen": _iso(ts_ms)})

@@ -139,9 +139,11 @@ class NightPlanner:
                                     "geofence", {"event": "enter", "region": "home"}, "walk"))
 
     def plan(self, night_start: datetime, *, staff_visit_at: datetime | None = None,
-             staff_user: int = 2, incidents: tuple[str, ...] = ()) -> NightTruth:
+             staff_user: int = 2, incidents: tuple[str, ...] = (),
+             incident_offset: timedelta | None = None) -> NightTruth:
         """The night from 21:00 (night_start), the morning, the day and an afternoon walk
-        (if there is a position alarm), until 21:00 the next evening."""
+        (if there is a position alarm), until 21:00 the next evening. Incidents happen at
+        a random time after bedtime, or `incident_offset` after night_start."""
         rng = self.rng
         truth = NightTruth(self.home.resident_id, night_start)
         if self.home.position is not None:  # the next afternoon, 15:00-17:00
@@ -158,6 +160,8 @@ class NightPlanner:
         busy: list[tuple[datetime, datetime]] = []
         for inc in incidents:
             at = bedtime + timedelta(minutes=rng.uniform(90, 300))
+            if incident_offset is not None:
+                at = night_start + incident_offset
             truth.incidents.append((inc, self._at(at)))
             busy.append((at - timedelta(minutes=30), at + timedelta(minutes=90)))
             self.incident(inc, at)
@@ -252,6 +256,17 @@ class NightPlanner:
             self.door(False, t + timedelta(minutes=40, seconds=15), kind)
             self.motion("hall", t + timedelta(minutes=40, seconds=20), kind)
             self.bed(True, t + timedelta(minutes=43), kind)
+        elif kind == "bathroom_long":
+            # Up to the bathroom and still there 55 minutes later (unwell, or fallen with
+            # no alarm on): movement there twice, then nothing until help comes.
+            self.bed(False, t, kind)
+            self.motion("bedroom", t + timedelta(seconds=10), kind)
+            self.motion("hall", t + timedelta(seconds=25), kind)
+            self.motion("bathroom", t + timedelta(seconds=40), kind)
+            self.motion("bathroom", t + timedelta(minutes=5), kind)
+            self.motion("hall", t + timedelta(minutes=55), kind)
+            self.motion("bedroom", t + timedelta(minutes=55, seconds=15), kind)
+            self.bed(True, t + timedelta(minutes=56), kind)
         elif kind == "fall" and self.home.heartbeat:
             self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "fall", True, kind))
         elif kind == "sos" and self.home.heartbeat:
@@ -265,6 +280,7 @@ INCIDENT_ALERTS: dict[str, tuple[str, ...]] = {
     "bed_exit_no_return": ("bed_exit_no_return",),
     "wandering": ("door_open_night", "bed_exit_no_return"),
     "sensor_dies": ("device_offline",),
+    "bathroom_long": ("bathroom_long", "bed_exit_no_return"),
 }
 
 
@@ -292,7 +308,8 @@ def last_complete_night(now: datetime, tz: ZoneInfo, nights_back: int = 1) -> da
 
 def plan_nights(registry: Registry, first_night: datetime, nights: int, seed: int,
                 tz: ZoneInfo, staff_visit_every: int = 0,
-                incidents: tuple[str | None, ...] = (), night_offset: int = 0
+                incidents: tuple[str | None, ...] = (), night_offset: int = 0,
+                incident_offset: timedelta | None = None
                 ) -> tuple[list[SimEvent], list[NightTruth]]:
     """Plan `nights` consecutive nights for every resident in the registry.
 
@@ -314,7 +331,8 @@ def plan_nights(registry: Registry, first_night: datetime, nights: int, seed: in
                 visit = start + timedelta(hours=5, minutes=rng.uniform(0, 60))
             inc = incidents[(i + 3 * g) % len(incidents)] if incidents else None
             truths.append(planner.plan(start, staff_visit_at=visit,
-                                       incidents=(inc,) if inc else ()))
+                                       incidents=(inc,) if inc else (),
+                                       incident_offset=incident_offset))
             events.extend(planner.events)
     events.sort()
     return events, truths

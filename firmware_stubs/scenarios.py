@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from firmware_stubs.home import INCIDENT_ALERTS, NightTruth, last_complete_night, plan_nights
+from firmware_stubs.home import (
+    INCIDENT_ALERTS,
+    NightTruth,
+    SimEvent,
+    last_complete_night,
+    plan_nights,
+)
 from firmware_stubs.player import Player
 
 # One incident every other resident-night; staff visits every fourth night.
@@ -92,10 +98,13 @@ class ScenarioReport:
 
 
 def run(broker_url: str, rt: Any, nights: int, seed: int,
-        now: datetime | None = None) -> tuple[list[NightTruth], int]:
+        now: datetime | None = None, *, incidents: tuple[str | None, ...] = INCIDENT_CYCLE,
+        incident_offset: timedelta | None = None, staff_visit_every: int = 4,
+        events_out: list[SimEvent] | None = None) -> tuple[list[NightTruth], int]:
     """Play `nights` nights of every home through the running gateway `rt`, one night at a
     time; after each night the night staff resolve whatever is still open (as they would),
-    so a condition that recurs the next night is a new alert. Returns truth and messages."""
+    so a condition that recurs the next night is a new alert. Returns truth and messages
+    (and, into `events_out`, every event played)."""
     tz = ZoneInfo(rt.config.site.timezone)
     first = last_complete_night(now or datetime.now(UTC), tz, nights_back=nights)
     truths: list[NightTruth] = []
@@ -105,8 +114,11 @@ def run(broker_url: str, rt: Any, nights: int, seed: int,
         for n in range(nights):
             start = first + timedelta(days=n)
             events, night = plan_nights(rt.registry, start, 1, seed + n, tz,
-                                        staff_visit_every=4, incidents=INCIDENT_CYCLE,
-                                        night_offset=n)
+                                        staff_visit_every=staff_visit_every,
+                                        incidents=incidents, night_offset=n,
+                                        incident_offset=incident_offset)
+            if events_out is not None:
+                events_out.extend(events)
             before = player.published
             player.play(events, speed=0)
             sent += player.published - before

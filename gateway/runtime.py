@@ -22,6 +22,7 @@ from gateway.storage.migrate import upgrade
 from gateway.storage.store import Store
 from gateway.supervision.journal import Journal
 from gateway.supervision.plans import PlanStore, detector_plan
+from gateway.supervision.summary import SupervisionViews
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Runtime:
     detectors: DetectorRunner | None = None
     publisher: AlertPublisher | None = None
     journal: Journal | None = None
+    plans: PlanStore | None = None
+    supervision: SupervisionViews | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -73,6 +76,9 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
              for r in rt.registry.residents}
     rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts,
                                   plans=plans, journal=rt.journal)
+    rt.plans = plan_store
+    rt.supervision = SupervisionViews(rt.store, rt.registry, rt.config, plan_store,
+                                      rt.detectors.now_for)
     return rt.alerts
 
 

@@ -62,10 +62,20 @@ def test_asleep_is_ok_with_evidence() -> None:
     assert (bed["device_id"], bed["value"], bed["age_s"]) == ("bed", True, 180 * 60)
 
 
-def test_out_of_bed_is_attention() -> None:
-    r = evaluate(PLAN, AT, home(bed=[reading("bed", "bed", False, 12, seen_ago=2)]))
+def test_out_of_bed_past_the_grace_is_attention() -> None:
+    r = evaluate(PLAN, AT, home(bed=[reading("bed", "bed", False, 25, seen_ago=2)]))
     assert r.outcome == "attention"
-    assert r.reasons == ["out of bed for 12 min"]
+    assert r.reasons == ["out of bed for 25 min"]
+
+
+def test_briefly_up_and_moving_is_ok_but_not_without_movement() -> None:
+    up = reading("bed", "bed", False, 4, seen_ago=2)
+    moving = reading("bath-pir", "motion", True, 3, seen_ago=3, interval=90000,
+                     room="bathroom")
+    assert evaluate(PLAN, AT, home(bed=[up], motion=[moving])).outcome == "ok"
+    still = evaluate(PLAN, AT, home(bed=[up]))  # last movement was before getting up
+    assert still.outcome == "attention"
+    assert still.reasons == ["out of bed for 4 min, no movement seen since"]
 
 
 def test_long_in_the_bathroom_is_attention() -> None:
@@ -87,9 +97,12 @@ def test_dead_bed_sensor_is_unknown_never_ok() -> None:
 
 def test_front_door_opened_after_last_movement_is_attention() -> None:
     door = reading("door", "contact", "open", 20, seen_ago=20, interval=90000)
-    r = evaluate(["in_apartment"], AT, home(exterior_doors=[door]))
+    up = reading("bed", "bed", False, 25, seen_ago=2)
+    r = evaluate(["in_apartment"], AT, home(exterior_doors=[door], bed=[up]))
     assert r.outcome == "attention"
     assert r.reasons == ["front door opened after the last movement inside"]
+    # Someone in bed is at home, whatever the door did (a staff visit leaving).
+    assert evaluate(["in_apartment"], AT, home(exterior_doors=[door])).outcome == "ok"
 
 
 def test_attention_wins_over_unknown_and_empty_plan_is_unknown() -> None:

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
-from gateway.api.routes import alerts, devices, health, observations, residents
+from gateway.api.routes import alerts, devices, health, observations, residents, supervision
 from gateway.runtime import Runtime
 from gateway.web import STATIC
 
@@ -21,6 +21,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(observations.router)
     app.include_router(residents.router)
     app.include_router(devices.router)
+    app.include_router(supervision.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -21,15 +21,18 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+STREAMS = frozenset({"/api/alerts/stream", "/api/supervision/stream"})
+
+
 def current_staff(request: Request, rt: RuntimeDep) -> Staff:
     """Authenticate the bearer token and return the staff member it belongs to.
 
-    Browsers' EventSource cannot send headers, so the alert stream alone also accepts the
+    Browsers' EventSource cannot send headers, so the event streams alone also accept the
     token as `?access_token=`.
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if not token and request.url.path == "/api/alerts/stream":
+    if not token and request.url.path in STREAMS:
         scheme, token = "bearer", request.query_params.get("access_token", "")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",

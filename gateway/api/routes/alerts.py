@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -14,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from gateway.alerting.service import OUTCOMES, AlertError, AlertService, public
 from gateway.api.deps import CurrentStaff, RuntimeDep, unit_scope
+from gateway.api.sse import sse_response
 from gateway.config.registry import Staff
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -97,24 +95,6 @@ async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
     await run_in_threadpool(rt.store.audit, staff.id, "stream_alerts", None,
                             f"from event {start}")
 
-    async def events() -> AsyncIterator[str]:
-        last = start
-        wake = svc.broadcast.listen()
-        try:
-            yield "retry: 2000\n\n"
-            while not await request.is_disconnected():
-                wake.clear()
-                items = await run_in_threadpool(svc.events_after, last, units)
-                for item in items:
-                    last = int(item["event_id"])
-                    yield f"id: {last}\nevent: alert\ndata: {json.dumps(item)}\n\n"
-                if not items:
-                    try:
-                        await asyncio.wait_for(wake.wait(), timeout=10)
-                    except TimeoutError:
-                        yield ": keep-alive\n\n"
-        finally:
-            svc.broadcast.forget(wake)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return sse_response(request, svc.broadcast, start, "alert",
+                        lambda last: svc.events_after(last, units),
+                        lambda item: int(item["event_id"]))

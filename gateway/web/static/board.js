@@ -94,6 +94,77 @@ function live(up) {
   badge.classList.toggle("down", !up);
 }
 
+// --- tonight's digital checks and the morning summary ---------------------------------
+const unitParam = params.get("unit");
+const q = unitParam ? "?unit=" + encodeURIComponent(unitParam) : "";
+let checksTimer = null;
+
+const hhmm = (iso) => new Date(iso).toLocaleTimeString(lang === "sv" ? "sv-SE" : "en-GB",
+  {hour: "2-digit", minute: "2-digit"});
+
+async function loadChecks() {
+  const data = await api("/api/supervision/tonight" + q);
+  const list = document.getElementById("checks");
+  document.getElementById("checks-empty").hidden = data.residents.length > 0;
+  list.replaceChildren(...data.residents.map(r => {
+    const li = document.createElement("li");
+    li.className = "resident-checks"; li.dataset.resident = r.resident_id;
+    const name = document.createElement("strong"); name.className = "name";
+    name.textContent = r.resident_id;
+    resident(r.resident_id).then(x => { name.textContent = x.name; }).catch(() => {});
+    const ol = document.createElement("ol");
+    ol.replaceChildren(...r.checks.map(c => {
+      const item = document.createElement("li");
+      item.className = "check"; item.dataset.due = c.due; item.dataset.status = c.status;
+      item.dataset.outcome = c.outcome || ""; item.dataset.late = String(c.late);
+      const words = c.outcome ? t("outcome_" + c.outcome) : t("check_" + c.status);
+      item.textContent = hhmm(c.due) + " " + words +
+        (c.status === "rechecking" ? " – " + t("check_rechecking") : "");
+      item.title = c.entries.flatMap(e => e.reasons).join("; ");
+      if (c.late) { const l = document.createElement("span"); l.className = "late";
+        l.textContent = " (" + t("late") + ")"; item.append(l); }
+      return item;
+    }));
+    li.append(name, ol);
+    return li;
+  }));
+  document.body.dataset.checksLoaded = String(Date.now());
+  if (document.getElementById("summary").open) loadSummary();
+}
+
+async function loadSummary() {
+  const s = await api("/api/supervision/summary" + q);
+  const cols = [["digital_checks", "sum_checks"], ["ok", "sum_ok"], ["attention", "sum_attention"],
+    ["unknown", "sum_unknown"], ["late", "sum_late"], ["physical_visits_made", "sum_visits_made"],
+    ["physical_visits_avoided", "sum_visits_avoided"]];
+  const row = (label, r) => { const tr = document.createElement("tr");
+    const cells = [label, ...cols.map(([k]) => String(r[k])),
+      String(Object.values(r.alerts).reduce((a, b) => a + b, 0))];
+    tr.replaceChildren(...cells.map(c => { const td = document.createElement("td");
+      td.textContent = c; return td; })); return tr; };
+  const head = document.createElement("tr");
+  head.replaceChildren(...[t("resident") + " (" + s.night + ")", ...cols.map(([, l]) => t(l)),
+    t("sum_alerts")].map(c => { const th = document.createElement("th"); th.textContent = c; return th; }));
+  const table = document.getElementById("summary-table");
+  table.tHead.replaceChildren(head);
+  table.tBodies[0].replaceChildren(...s.residents.map(r => row(r.resident_id, r)), row(t("total"), s.total));
+}
+
+function checksSoon() {  // several entries arrive together: one reload
+  clearTimeout(checksTimer);
+  checksTimer = setTimeout(() => loadChecks().catch(() => live(false)), 200);
+}
+
+async function startChecks() {
+  await loadChecks();
+  document.getElementById("summary").addEventListener("toggle", (ev) => {
+    if (ev.target.open) loadSummary().catch(() => {}); });
+  const es = new EventSource(`/api/supervision/stream?access_token=${encodeURIComponent(token)}`);
+  es.addEventListener("check", checksSoon);
+  es.onerror = () => live(false);
+  setInterval(checksSoon, 60_000);  // pending checks become due as time passes
+}
+
 async function start() {
   T = (await (await fetch("/static/messages.json")).json())[lang];
   document.documentElement.lang = lang;
@@ -114,5 +185,6 @@ async function start() {
     if (msg.transition === "raised" && isNew && msg.alert.priority === 1) beep();
     live(true);
   });
+  startChecks().catch((e) => console.warn("checks:", e.message));
 }
 start();

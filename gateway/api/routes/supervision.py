@@ -1,0 +1,165 @@
+"""Digital night supervision: plans, tonight's checks, the journal, the morning summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from detectors.supervisor import night_of
+from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope, unit_scope
+from gateway.api.sse import sse_response
+from gateway.config.registry import Staff, Supervision, supervision_consent_problems
+from gateway.profiles.loader import plan_device_problems
+from gateway.runtime import Runtime
+from gateway.supervision.journal import Journal
+from gateway.supervision.plans import PlanStore, detector_plan
+from gateway.supervision.summary import SupervisionViews
+
+router = APIRouter(tags=["supervision"])
+PLAN_EDITORS = frozenset({"assessor", "manager", "admin"})
+MAX_NIGHTS = 366
+
+
+def _views(rt: Runtime) -> SupervisionViews:
+    if rt.supervision is None:
+        raise HTTPException(503, "supervision is not running")
+    return rt.supervision
+
+
+def _journal(rt: Runtime) -> Journal:
+    if rt.journal is None:
+        raise HTTPException(503, "supervision is not running")
+    return rt.journal
+
+
+def _plans(rt: Runtime) -> PlanStore:
+    return rt.plans if rt.plans is not None else PlanStore(rt.store)
+
+
+def _unit(staff: Staff, unit: str | None, rt: Runtime) -> str:
+    """The unit asked for, if in scope; night staff default to their own."""
+    scope = unit_scope(staff)
+    chosen = unit or (staff.unit if staff.role == "night_staff" else None)
+    if chosen is None:
+        raise HTTPException(422, "unit: required")
+    if (scope is not None and chosen not in scope) or \
+            chosen not in {u.id for u in rt.registry.units}:
+        raise HTTPException(404, "no such unit in your scope")
+    return chosen
+
+
+def _last_night(rt: Runtime) -> date:
+    return night_of(datetime.now(UTC), ZoneInfo(rt.config.site.timezone))
+
+
+# --- tonight, summary, counts --------------------------------------------------------------
+
+
+@router.get("/api/supervision/tonight")
+def tonight(staff: CurrentStaff, rt: RuntimeDep,
+            unit: Annotated[str | None, Query(max_length=64)] = None,
+            night: date | None = None) -> dict[str, Any]:
+    """Each resident's checks of the night (done, pending, rechecking, late, outcome).
+
+    The night defaults to the one on each resident's clock."""
+    views = _views(rt)
+    chosen = _unit(staff, unit, rt)
+    rows = views.tonight(units=unit_scope(staff), unit=chosen, night=night)
+    rt.store.audit(staff.id, "read_supervision", None, f"unit={chosen} n={len(rows)}")
+    return {"unit": chosen, "last_journal_id": _journal(rt).last_id(), "residents": rows}
+
+
+@router.get("/api/supervision/summary")
+def summary(staff: CurrentStaff, rt: RuntimeDep,
+            unit: Annotated[str | None, Query(max_length=64)] = None,
+            night: date | None = None) -> dict[str, Any]:
+    """The morning summary of a unit (default: the night that ended this morning)."""
+    views = _views(rt)
+    chosen = _unit(staff, unit, rt)
+    out = views.summary(units=unit_scope(staff), unit=chosen, night=night or _last_night(rt))
+    rt.store.audit(staff.id, "read_supervision_summary", None,
+                   f"unit={chosen} night={out['night']}")
+    return out
+
+
+@router.get("/api/supervision/counts")
+def counts(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
+           resident_id: Annotated[str | None, Query(max_length=64)] = None
+           ) -> list[dict[str, Any]]:
+    """Digital checks, physical visits avoided and made, per resident and night."""
+    if last < first or (last - first).days >= MAX_NIGHTS:
+        raise HTTPException(422, f"first..last must be 1 to {MAX_NIGHTS} nights")
+    if resident_id is not None:
+        resident_in_scope(resident_id, staff, rt)
+    rows = _views(rt).counts(units=unit_scope(staff), first=first, last=last,
+                             resident_id=resident_id)
+    rt.store.audit(staff.id, "read_supervision_counts", resident_id,
+                   f"{first.isoformat()}..{last.isoformat()}")
+    return rows
+
+
+@router.get("/api/supervision/stream")
+async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
+                 last_event_id: Annotated[str | None, Header()] = None,
+                 since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+    """Server-sent events, one per new journal entry in the caller's scope."""
+    journal = _journal(rt)
+    units = unit_scope(staff)
+    start = int(last_event_id) if last_event_id is not None and last_event_id.isdigit() \
+        else since
+    if start is None:
+        start = await run_in_threadpool(journal.last_id)
+    await run_in_threadpool(rt.store.audit, staff.id, "stream_supervision", None,
+                            f"from entry {start}")
+    return sse_response(request, journal.broadcast, start, "check",
+                        lambda last: journal.entries(units=units, after_id=last, limit=200),
+                        lambda item: int(item["id"]))
+
+
+# --- per resident: plan and journal ----------------------------------------------------------
+
+
+@router.get("/api/residents/{resident_id}/supervision")
+def get_plan(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+    """The plan in force and where it comes from (registry, or changed through the API)."""
+    res = resident_in_scope(resident_id, staff, rt)
+    plan, origin = _plans(rt).effective(res)
+    rt.store.audit(staff.id, "read_supervision_plan", res.id, None)
+    return {"resident_id": res.id, "plan": plan.model_dump(mode="json"), **origin}
+
+
+@router.put("/api/residents/{resident_id}/supervision")
+def put_plan(resident_id: str, body: Supervision, staff: CurrentStaff,
+             rt: RuntimeDep) -> dict[str, Any]:
+    """Change a plan (assessors, managers, administrators). It takes effect from the next
+    check time; consent and the installed devices must cover every criterion."""
+    if staff.role not in PLAN_EDITORS:
+        raise HTTPException(403, "only assessors, managers and administrators change plans")
+    res = resident_in_scope(resident_id, staff, rt)
+    candidate = res.model_copy(update={"supervision": body})
+    problems = supervision_consent_problems(candidate, "plan") + \
+        plan_device_problems(candidate, rt.profiles)
+    if problems:
+        raise HTTPException(422, problems)
+    _plans(rt).save(res.id, body, staff.id)
+    if rt.detectors is not None:
+        rt.detectors.set_plan(res.id, detector_plan(body, res, rt.config))
+    rt.store.audit(staff.id, "change_supervision_plan", res.id, None)
+    return get_plan(resident_id, staff, rt)
+
+
+@router.get("/api/residents/{resident_id}/supervision/journal")
+def journal_entries(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
+                    night: date | None = None) -> list[dict[str, Any]]:
+    """Journal entries with their evidence, oldest first (default: the resident's night
+    now)."""
+    res = resident_in_scope(resident_id, staff, rt)
+    chosen = night or night_of(_views(rt).clock(res.id), ZoneInfo(rt.config.site.timezone))
+    rows = _journal(rt).entries(resident_id=res.id, night=chosen.isoformat())
+    rt.store.audit(staff.id, "read_supervision_journal", res.id, chosen.isoformat())
+    return rows

@@ -1,0 +1,45 @@
+"""Server-sent event streams that wake on a Broadcast and resume from an event id."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from gateway.alerting.service import Broadcast
+
+KEEP_ALIVE_S = 10
+
+
+def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
+                 fetch: Callable[[int], list[dict[str, Any]]],
+                 id_of: Callable[[dict[str, Any]], int]) -> StreamingResponse:
+    """Stream `fetch(last_id)` items as events named `event`, each with its id, woken by
+    `broadcast` (and a keep-alive comment every few seconds)."""
+
+    async def events() -> AsyncIterator[str]:
+        last = start
+        wake = broadcast.listen()
+        try:
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                wake.clear()
+                items = await run_in_threadpool(fetch, last)
+                for item in items:
+                    last = id_of(item)
+                    yield f"id: {last}\nevent: {event}\ndata: {json.dumps(item)}\n\n"
+                if not items:
+                    try:
+                        await asyncio.wait_for(wake.wait(), timeout=KEEP_ALIVE_S)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+        finally:
+            broadcast.forget(wake)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

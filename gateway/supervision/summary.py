@@ -1,0 +1,195 @@
+"""Tonight's checks, the morning summary and the per-night counts for reports.
+
+Definitions (also in docs/supervision.md):
+
+- a night is named by the evening it starts on; its window is the resident's night window
+  (site default 22:00-07:00) from that evening to the next morning;
+- *digital checks performed*: check times with at least one journal entry;
+- *physical visits made*: staff visits (a staff lock credential opening the door) that
+  started inside the night window;
+- *physical visits avoided*: check times of a plan that replaces physical look-ins, done
+  digitally, with no staff visit starting from 30 minutes before to 60 minutes after.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from detectors.supervision import check_instants
+from detectors.supervisor import LATE_AFTER, night_of
+from gateway.config.gateway import GatewayConfig
+from gateway.config.registry import Registry, Resident
+from gateway.storage.schema import alerts, supervision_checks, visits
+from gateway.storage.store import Store
+from gateway.supervision.plans import PlanStore
+
+VISIT_BEFORE = timedelta(minutes=30)
+VISIT_AFTER = timedelta(minutes=60)
+Clock = Callable[[str], datetime]
+
+
+def _ms(ts: datetime) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+class SupervisionViews:
+    """Read models over the journal, visits and alerts."""
+
+    def __init__(self, store: Store, registry: Registry, config: GatewayConfig,
+                 plans: PlanStore, clock: Clock) -> None:
+        self.store = store
+        self.registry = registry
+        self.config = config
+        self.plans = plans
+        self.clock = clock
+        self.tz = ZoneInfo(config.site.timezone)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def window(self, res: Resident, night: date) -> tuple[datetime, datetime]:
+        """The resident's night window of the night starting on `night` (UTC)."""
+        w = res.night or self.config.site.night
+        start_t, end_t = time.fromisoformat(w.start), time.fromisoformat(w.end)
+        start = datetime.combine(night, start_t, self.tz)
+        end_day = night + timedelta(days=1) if end_t <= start_t else night
+        return start.astimezone(UTC), datetime.combine(end_day, end_t, self.tz).astimezone(UTC)
+
+    def _residents(self, units: set[str] | None, unit: str | None) -> list[Resident]:
+        return [r for r in self.registry.residents
+                if (units is None or r.unit in units) and (unit is None or r.unit == unit)]
+
+    def _rows(self, resident_id: str, night: date) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(supervision_checks)
+                .where(supervision_checks.c.resident_id == resident_id)
+                .where(supervision_checks.c.night == night.isoformat())
+                .order_by(supervision_checks.c.due_ms, supervision_checks.c.attempt))]
+
+    def _visit_starts(self, resident_id: str, lo: datetime, hi: datetime) -> list[int]:
+        with self.store.engine.connect() as conn:
+            return [int(v) for v in conn.execute(
+                select(visits.c.start_ms).where(visits.c.resident_id == resident_id)
+                .where(visits.c.start_ms >= _ms(lo)).where(visits.c.start_ms < _ms(hi))
+            ).scalars()]
+
+    # --- tonight ----------------------------------------------------------------------------
+
+    def tonight(self, *, units: set[str] | None, unit: str | None = None,
+                night: date | None = None) -> list[dict[str, Any]]:
+        """Per resident with a plan: each check of the night, its status and outcome."""
+        out = []
+        for res in self._residents(units, unit):
+            plan, _ = self.plans.effective(res)
+            now = self.clock(res.id)
+            n = night or night_of(now, self.tz)
+            rows = self._rows(res.id, n)
+            if not plan.checks and not rows:
+                continue
+            dues = {_ms(d) for d in check_instants(n, plan.checks, self.tz)}
+            dues |= {r["due_ms"] for r in rows}
+            checks = [self._check(due, [r for r in rows if r["due_ms"] == due], now)
+                      for due in sorted(dues)]
+            out.append({"resident_id": res.id, "unit": res.unit, "night": n.isoformat(),
+                        "now": now.isoformat(),
+                        "replaces_physical_visits": plan.replaces_physical_visits,
+                        "all_well": list(plan.all_well), "checks": checks})
+        return out
+
+    @staticmethod
+    def _check(due_ms: int, rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+        final = next((r for r in rows if r["final"]), None)
+        last = rows[-1] if rows else None
+        if final is not None:
+            status = "done"
+        elif last is not None:
+            status = "rechecking"
+        elif due_ms > _ms(now):
+            status = "pending"
+        elif _ms(now) - due_ms <= LATE_AFTER.total_seconds() * 1000:
+            status = "due"
+        else:
+            status = "overdue"  # should never last: the scheduler evaluates missed checks
+        return {
+            "due": _iso(due_ms), "due_ms": due_ms, "status": status,
+            "outcome": last["outcome"] if last else None,
+            "late": any(r["late"] for r in rows),
+            "recheck_at": _iso(last["recheck_ms"]) if last and not last["final"] else None,
+            "alert_id": next((r["alert_id"] for r in rows if r["alert_id"]), None),
+            "entries": [{"id": r["id"], "attempt": r["attempt"], "outcome": r["outcome"],
+                         "evaluated": _iso(r["evaluated_ms"]), "late": r["late"],
+                         "reasons": r["reasons"], "evidence": r["evidence"]} for r in rows],
+        }
+
+    # --- counts and the morning summary -----------------------------------------------------
+
+    def night_counts(self, res: Resident, night: date) -> dict[str, Any]:
+        """Counts of one resident's night (see the module docstring for definitions)."""
+        rows = self._rows(res.id, night)
+        lo, hi = self.window(res, night)
+        starts = self._visit_starts(res.id, lo, hi)
+        first = [r for r in rows if r["attempt"] == 1]
+        finals = [r for r in rows if r["final"]]
+        outcomes = Counter(r["outcome"] for r in finals)
+        all_starts = self._visit_starts(res.id, lo - VISIT_AFTER, hi + VISIT_AFTER)
+        avoided = sum(1 for r in first if r["replaces_visit"] and not any(
+            r["due_ms"] - VISIT_BEFORE.total_seconds() * 1000 <= s
+            <= r["due_ms"] + VISIT_AFTER.total_seconds() * 1000 for s in all_starts))
+        plan, _ = self.plans.effective(res)
+        planned = len({_ms(d) for d in check_instants(night, plan.checks, self.tz)}
+                      | {r["due_ms"] for r in rows})
+        with self.store.engine.connect() as conn:
+            kinds = Counter(str(k) for k in conn.execute(
+                select(alerts.c.kind).where(alerts.c.resident_id == res.id)
+                .where(alerts.c.event_ms >= _ms(lo)).where(alerts.c.event_ms < _ms(hi))
+            ).scalars())
+        return {
+            "resident_id": res.id, "unit": res.unit, "night": night.isoformat(),
+            "window": [lo.isoformat(), hi.isoformat()],
+            "checks_planned": planned,
+            "digital_checks": len({r["due_ms"] for r in rows}),
+            "ok": outcomes["ok"], "attention": outcomes["attention"],
+            "unknown": outcomes["unknown"],
+            "pending_recheck": len({r["due_ms"] for r in first}) - len(finals),
+            "late": len({r["due_ms"] for r in rows if r["late"]}),
+            "rechecks": sum(1 for r in rows if r["attempt"] == 2),
+            "physical_visits_made": len(starts),
+            "physical_visits_avoided": avoided,
+            "alerts": dict(sorted(kinds.items())),
+        }
+
+    def summary(self, *, units: set[str] | None, unit: str, night: date) -> dict[str, Any]:
+        """The morning summary of one unit: per resident and in total."""
+        rows = [self.night_counts(r, night) for r in self._residents(units, unit)]
+        total: dict[str, Any] = {k: sum(r[k] for r in rows) for k in (
+            "checks_planned", "digital_checks", "ok", "attention", "unknown",
+            "pending_recheck", "late", "rechecks", "physical_visits_made",
+            "physical_visits_avoided")}
+        kinds: Counter[str] = Counter()
+        for r in rows:
+            kinds.update(r["alerts"])
+        total["alerts"] = dict(sorted(kinds.items()))
+        return {"unit": unit, "night": night.isoformat(), "residents": rows, "total": total}
+
+    def counts(self, *, units: set[str] | None, first: date, last: date,
+               resident_id: str | None = None) -> list[dict[str, Any]]:
+        """Per resident and night, for reports (nights first..last inclusive)."""
+        out = []
+        for res in self._residents(units, None):
+            if resident_id is not None and res.id != resident_id:
+                continue
+            n = first
+            while n <= last:
+                out.append(self.night_counts(res, n))
+                n += timedelta(days=1)
+        return out
