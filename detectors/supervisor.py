@@ -75,6 +75,7 @@ class Supervisor:
     rechecks: dict[datetime, datetime] = field(default_factory=dict)  # due -> re-check at
     resume_after: datetime | None = None  # newest check in the journal at start
     started: datetime | None = None  # checks due before this were missed while down
+    since: datetime | None = None  # when supervision began (checks before it are not owed)
     produced: int = 0
 
     def restore(self, finished: Iterable[datetime], pending: dict[datetime, datetime],
@@ -88,7 +89,7 @@ class Supervisor:
         """The resident's clock was first set by data from an earlier time (a replay or a
         simulated night): look at checks from there, if none were evaluated yet."""
         if self.produced == 0 and self.cursor is not None and ts < self.cursor:
-            self.cursor = ts
+            self.cursor = self.since = ts
 
     def tick(self, now: datetime, home: Callable[[], HomeState]) -> list[CheckEntry]:
         """Evaluate every check (and re-check) due by `now`, oldest first."""
@@ -111,7 +112,7 @@ class Supervisor:
             cursor = now if self.resume_after is None else max(self.resume_after,
                                                                now - LOOKBACK)
             if advance:
-                self.cursor = cursor
+                self.cursor = self.since = cursor
         if now <= cursor:
             return []
         out = []

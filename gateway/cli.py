@@ -129,9 +129,10 @@ def run(config: ConfigOpt) -> None:
 
 
 def _register_extra() -> None:
-    from gateway import cli_tools
+    from gateway import cli_supervision, cli_tools
 
     cli_tools.register(app)
+    app.add_typer(cli_supervision.app, name="supervision")
 
 
 def main() -> None:

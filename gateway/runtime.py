@@ -78,7 +78,7 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
                                   plans=plans, journal=rt.journal)
     rt.plans = plan_store
     rt.supervision = SupervisionViews(rt.store, rt.registry, rt.config, plan_store,
-                                      rt.detectors.now_for)
+                                      rt.detectors.now_for, rt.detectors.supervised_since)
     return rt.alerts
 
 

@@ -144,6 +144,18 @@ def test_inactivity_by_day() -> None:
         "clear"]
 
 
+def test_a_door_repeating_its_state_is_not_activity() -> None:
+    # zigbee2mqtt repeats a contact's cached state in every hourly battery report.
+    e = engine()
+    e.observe(obs("door", "contact", "closed", "2026-11-11 08:00"))
+    e.observe(obs("hall", "motion", True, "2026-11-11 09:00"))
+    for hour in (10, 11, 12):
+        e.observe(obs("door", "contact", "closed", f"2026-11-11 {hour}:30"))
+    assert raised(e.tick(local("2026-11-11 13:00"))) == [("inactivity", local("2026-11-11 13:00"))]
+    back = e.observe(obs("door", "contact", "open", "2026-11-11 13:10"))  # a change is
+    assert [d.action for d in back] == ["clear"]
+
+
 def test_sleeping_late_counts_from_the_end_of_the_night() -> None:
     e = engine()
     e.observe(obs("bed", "bed", True, "2026-11-10 23:00"))

@@ -3,6 +3,9 @@ Mosquitto, the gateway and SQLite; expectations come from the simulator's own tr
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,6 +152,21 @@ def test_bathroom_too_long_is_attention_and_a_dead_bed_sensor_is_unknown(
         assert (total["digital_checks"], total["ok"], total["attention"], total["unknown"],
                 total["rechecks"], total["late"]) == (6, 3, 1, 2, 2, 0)
         assert total["alerts"]["check_unknown"] == 2 and total["alerts"]["check_failed"] == 1
+        # The same summary from the command line, and a clear error for a wrong unit.
+        cli = [sys.executable, "-m", "gateway", "supervision", "summary", "--config",
+               str(tmp_path / "config.yaml"), "--night", first.isoformat()]
+        r = subprocess.run([*cli, "--unit", "unit-a", "--json"], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        printed = json.loads(r.stdout)["total"]
+        assert (printed["digital_checks"], printed["attention"], printed["unknown"]) == (6, 1, 2)
+        table = subprocess.run([*cli, "--unit", "unit-a"], capture_output=True, text=True,
+                               timeout=60)
+        assert table.returncode == 0 and "r-2001" in table.stdout
+        wrong = subprocess.run([*cli, "--unit", "unit-x"], capture_output=True, text=True,
+                               timeout=60)
+        assert wrong.returncode == 2
+        assert wrong.stderr.strip() == "--unit: value 'unit-x': no such unit in the registry"
     finally:
         stop_service(rt)
         rt.store.close()

@@ -6,13 +6,18 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from firmware_stubs.home import last_complete_night, plan_nights
+from firmware_stubs.player import Player
 from gateway.auth import create_token
+from gateway.config.loader import load_registry
 from tests.gateway_proc import GatewayProcess
 from tests.homes import SITE, registry, write_config
 from tests.mqtt_client import Publisher
@@ -101,5 +106,52 @@ def test_board_in_english(browser: Browser, tmp_path: Path, mosquitto: Mosquitto
         expect(page.locator("#empty")).to_have_text("No active alerts")
         expect(page.locator("h1")).to_have_text("Tillsyn – alerts")
     finally:
+        page.close()
+        gw.stop()
+
+
+def test_tonights_checks_update_without_a_reload(browser: Browser, mosquitto: Mosquitto,
+                                                 tmp_path: Path) -> None:
+    """The check list shows tonight's plan; a simulated night played through the stubs
+    fills it in live, each new journal entry arriving over the stream."""
+    port = free_port()
+    reg = registry(1)
+    reg["residents"][0]["supervision"] = {
+        "checks": ["23:00", "02:00", "05:00"], "replaces_physical_visits": True,
+        "all_well": ["in_bed", "door_closed", "sensors_online"]}
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=reg,
+                       client_id="gw-web-checks", api_port=port)
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    tz = ZoneInfo("Europe/Stockholm")
+    first = last_complete_night(datetime.now(UTC), tz)
+    events, _ = plan_nights(load_registry(tmp_path / "registry.yaml"), first, 1, seed=4,
+                            tz=tz)
+    morning = int((first + timedelta(hours=9)).timestamp() * 1000)  # 06:00
+    player = Player(mosquitto.url, load_registry(tmp_path / "registry.yaml"),
+                    client_id="sim-web-checks")
+    try:
+        page.goto(f"http://127.0.0.1:{port}/#token={create_token(SECRET, 's-17', 3600)}")
+        checks = page.locator('li.resident-checks[data-resident="r-1000"] li.check')
+        expect(checks).to_have_count(3)
+        expect(page.locator('li.resident-checks[data-resident="r-1000"] .name')
+               ).to_have_text("Test Person 0")
+        page.evaluate("window.sameDocument = true")
+        player.play([e for e in events if e.ts_ms < morning], speed=0)
+        done = page.locator('li.resident-checks li.check[data-status="done"]')
+        expect(done).to_have_count(3, timeout=30_000)
+        expect(page.locator('li.check[data-outcome="ok"]')).to_have_count(3)
+        expect(checks.first).to_contain_text("23:00 Allt väl")
+        assert page.evaluate("window.sameDocument") is True  # updated without a reload
+        page.locator("#summary > summary").click()
+        total = page.locator("#summary-table tbody tr").last
+        expect(total.locator("td").nth(1)).to_have_text("3")  # digital checks
+        page.screenshot(path=str(tmp_path / "checks.png"), full_page=True)
+        assert errors == []
+    finally:
+        player.close()
         page.close()
         gw.stop()

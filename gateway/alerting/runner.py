@@ -101,6 +101,11 @@ class DetectorRunner:
         ts, wall = last
         return ts + timedelta(seconds=time.monotonic() - wall)
 
+    def supervised_since(self, resident_id: str) -> datetime | None:
+        """When this resident's digital checks began to be owed (None: not yet/no plan)."""
+        engine = self.engines.get(resident_id)
+        return engine.supervisor.since if engine and engine.supervisor else None
+
     # --- feeding --------------------------------------------------------------------------
 
     def feed(self, rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
@@ -152,7 +157,7 @@ class DetectorRunner:
                 engine.supervisor.plan = plan
             else:
                 sup = Supervisor(resident_id, plan, engine.settings.tz)
-                sup.cursor = self.now_for(resident_id)
+                sup.cursor = sup.since = self.now_for(resident_id)
                 engine.supervisor = sup
 
     def _visit_change(self, resident_id: str, before: Any, engine: ResidentEngine) -> None:

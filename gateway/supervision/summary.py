@@ -32,6 +32,7 @@ from gateway.supervision.plans import PlanStore
 VISIT_BEFORE = timedelta(minutes=30)
 VISIT_AFTER = timedelta(minutes=60)
 Clock = Callable[[str], datetime]
+Since = Callable[[str], datetime | None]
 
 
 def _ms(ts: datetime) -> int:
@@ -46,12 +47,13 @@ class SupervisionViews:
     """Read models over the journal, visits and alerts."""
 
     def __init__(self, store: Store, registry: Registry, config: GatewayConfig,
-                 plans: PlanStore, clock: Clock) -> None:
+                 plans: PlanStore, clock: Clock, since: Since) -> None:
         self.store = store
         self.registry = registry
         self.config = config
         self.plans = plans
         self.clock = clock
+        self.since = since
         self.tz = ZoneInfo(config.site.timezone)
 
     # --- helpers --------------------------------------------------------------------------
@@ -98,7 +100,8 @@ class SupervisionViews:
                 continue
             dues = {_ms(d) for d in check_instants(n, plan.checks, self.tz)}
             dues |= {r["due_ms"] for r in rows}
-            checks = [self._check(due, [r for r in rows if r["due_ms"] == due], now)
+            since = self.since(res.id)
+            checks = [self._check(due, [r for r in rows if r["due_ms"] == due], now, since)
                       for due in sorted(dues)]
             out.append({"resident_id": res.id, "unit": res.unit, "night": n.isoformat(),
                         "now": now.isoformat(),
@@ -107,7 +110,8 @@ class SupervisionViews:
         return out
 
     @staticmethod
-    def _check(due_ms: int, rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    def _check(due_ms: int, rows: list[dict[str, Any]], now: datetime,
+               since: datetime | None) -> dict[str, Any]:
         final = next((r for r in rows if r["final"]), None)
         last = rows[-1] if rows else None
         if final is not None:
@@ -116,6 +120,8 @@ class SupervisionViews:
             status = "rechecking"
         elif due_ms > _ms(now):
             status = "pending"
+        elif since is None or due_ms <= _ms(since):
+            status = "before_start"  # the plan or the gateway started after this time
         elif _ms(now) - due_ms <= LATE_AFTER.total_seconds() * 1000:
             status = "due"
         else:

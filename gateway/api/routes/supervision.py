@@ -71,7 +71,8 @@ def tonight(staff: CurrentStaff, rt: RuntimeDep,
     chosen = _unit(staff, unit, rt)
     rows = views.tonight(units=unit_scope(staff), unit=chosen, night=night)
     rt.store.audit(staff.id, "read_supervision", None, f"unit={chosen} n={len(rows)}")
-    return {"unit": chosen, "last_journal_id": _journal(rt).last_id(), "residents": rows}
+    return {"unit": chosen, "timezone": rt.config.site.timezone,
+            "last_journal_id": _journal(rt).last_id(), "residents": rows}
 
 
 @router.get("/api/supervision/summary")

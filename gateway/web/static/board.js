@@ -98,12 +98,15 @@ function live(up) {
 const unitParam = params.get("unit");
 const q = unitParam ? "?unit=" + encodeURIComponent(unitParam) : "";
 let checksTimer = null;
+let shownNight = null;  // the summary covers the night the check list shows
 
-const hhmm = (iso) => new Date(iso).toLocaleTimeString(lang === "sv" ? "sv-SE" : "en-GB",
-  {hour: "2-digit", minute: "2-digit"});
+// Check times in the site's time zone (the phone may be set to another).
+const hhmm = (iso, tz) => new Date(iso).toLocaleTimeString(lang === "sv" ? "sv-SE" : "en-GB",
+  {hour: "2-digit", minute: "2-digit", timeZone: tz});
 
 async function loadChecks() {
   const data = await api("/api/supervision/tonight" + q);
+  shownNight = data.residents.length ? data.residents[0].night : null;
   const list = document.getElementById("checks");
   document.getElementById("checks-empty").hidden = data.residents.length > 0;
   list.replaceChildren(...data.residents.map(r => {
@@ -118,7 +121,7 @@ async function loadChecks() {
       item.className = "check"; item.dataset.due = c.due; item.dataset.status = c.status;
       item.dataset.outcome = c.outcome || ""; item.dataset.late = String(c.late);
       const words = c.outcome ? t("outcome_" + c.outcome) : t("check_" + c.status);
-      item.textContent = hhmm(c.due) + " " + words +
+      item.textContent = hhmm(c.due, data.timezone) + " " + words +
         (c.status === "rechecking" ? " – " + t("check_rechecking") : "");
       item.title = c.entries.flatMap(e => e.reasons).join("; ");
       if (c.late) { const l = document.createElement("span"); l.className = "late";
@@ -133,7 +136,8 @@ async function loadChecks() {
 }
 
 async function loadSummary() {
-  const s = await api("/api/supervision/summary" + q);
+  const nightQ = shownNight ? (q ? "&" : "?") + "night=" + shownNight : "";
+  const s = await api("/api/supervision/summary" + q + nightQ);
   const cols = [["digital_checks", "sum_checks"], ["ok", "sum_ok"], ["attention", "sum_attention"],
     ["unknown", "sum_unknown"], ["late", "sum_late"], ["physical_visits_made", "sum_visits_made"],
     ["physical_visits_avoided", "sum_visits_avoided"]];
@@ -147,7 +151,11 @@ async function loadSummary() {
     t("sum_alerts")].map(c => { const th = document.createElement("th"); th.textContent = c; return th; }));
   const table = document.getElementById("summary-table");
   table.tHead.replaceChildren(head);
-  table.tBodies[0].replaceChildren(...s.residents.map(r => row(r.resident_id, r)), row(t("total"), s.total));
+  table.tBodies[0].replaceChildren(...s.residents.map(r => {
+    const tr = row(r.resident_id, r);
+    resident(r.resident_id).then(x => { tr.firstChild.textContent = x.name; }).catch(() => {});
+    return tr;
+  }), row(t("total"), s.total));
 }
 
 function checksSoon() {  // several entries arrive together: one reload
