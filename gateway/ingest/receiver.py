@@ -148,9 +148,13 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
     """Entry point of the receiver process.
 
     `cfg` arrives pickled, secrets included (its JSON form would mask the password).
+    Ctrl-C reaches the whole process group; the parent decides when this process stops.
     """
+    import signal
+
     from gateway.logsetup import setup_logging
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging(log_level, json_logs)
     send_lock = threading.Lock()
     flush_lock = threading.Lock()
