@@ -132,7 +132,8 @@ def test_plan_read_and_change(api: tuple[TestClient, Runtime, date]) -> None:
     client, rt, _ = api
     got = client.get("/api/residents/r-1000/supervision", headers=auth(rt, "s-17")).json()
     assert got["source"] == "registry" and got["plan"]["checks"] == PLAN["checks"]
-    new = {**PLAN, "checks": ["22:30", "03:00"], "recheck_minutes": 20}
+    new = {**PLAN, "checks": ["22:30", "03:00"], "recheck_minutes": 20,
+           "bathroom_long_minutes": 45}
     denied = client.put("/api/residents/r-1000/supervision", json=new,
                         headers=auth(rt, "s-17"))
     assert denied.status_code == 403
@@ -154,4 +155,4 @@ def test_plan_read_and_change(api: tuple[TestClient, Runtime, date]) -> None:
     assert rt.detectors is not None
     sup = rt.detectors.engines["r-1000"].supervisor
     assert sup is not None and sup.plan.times == ("22:30", "03:00")
-    assert sup.plan.recheck_minutes == 20
+    assert (sup.plan.recheck_minutes, sup.plan.bathroom_long_minutes) == (20, 45)

@@ -70,6 +70,9 @@ class Supervision(StrictModel):
         False, description="The digital checks replace planned physical look-ins")
     recheck_minutes: int = Field(15, ge=1, le=60,
                                  description="Re-check delay after an unknown check")
+    bathroom_long_minutes: int | None = Field(
+        None, ge=1, le=600, description="`not_in_bathroom_long` limit (default: the "
+                                        "resident's bathroom_long alert limit)")
     consent_reference: str | None = Field(
         None, max_length=200, description="The documented consent that covers the checks, "
                                           'e.g. "samtycke 2026-03-02, dnr SN 2026/114"')

@@ -19,7 +19,8 @@ def detector_plan(sup: Supervision, res: Resident, config: GatewayConfig) -> Pla
         return None
     return Plan(tuple(sup.checks), tuple(sup.all_well), recheck_minutes=sup.recheck_minutes,
                 replaces_physical_visits=sup.replaces_physical_visits,
-                bathroom_long_minutes=res.alerts.bathroom_long_minutes
+                bathroom_long_minutes=sup.bathroom_long_minutes
+                or res.alerts.bathroom_long_minutes
                 or config.site.alerts.bathroom_long_minutes,
                 bed_grace_minutes=res.alerts.bed_exit_no_return_minutes
                 or config.site.alerts.bed_exit_no_return_minutes)
