@@ -72,7 +72,8 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
                              publish=rt.publisher)
     rt.journal = Journal(rt.store, rt.registry, rt.alerts)
     plan_store = PlanStore(rt.store)
-    plans = {r.id: detector_plan(plan_store.effective(r)[0], r, rt.config)
+    in_force = plan_store.effective_all(rt.registry.residents)
+    plans = {r.id: detector_plan(in_force[r.id][0], r, rt.config)
              for r in rt.registry.residents}
     rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts,
                                   plans=plans, journal=rt.journal)

@@ -197,9 +197,8 @@ class DetectorRunner:
             links = {r.device_id: dict(r._mapping) for r in conn.execute(select(device_status))}
         clocks = self._restart_clocks(rows)
         if self.journal is not None:
-            for rid, engine in self.engines.items():
-                if engine.supervisor is not None:
-                    self.journal.restore(engine.supervisor, clocks.get(rid, datetime.now(UTC)))
+            self.journal.restore({rid: e.supervisor for rid, e in self.engines.items()
+                                  if e.supervisor is not None}, clocks)
         self.alerts.replaying = True
         try:
             self.feed(rows, links)

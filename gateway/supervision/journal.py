@@ -9,6 +9,7 @@ check time, attempt), so writing one twice is harmless.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,20 +86,31 @@ class Journal:
 
     # --- restoring ------------------------------------------------------------------------
 
-    def restore(self, supervisor: Supervisor, around: datetime) -> None:
-        """Tell a scheduler which checks near `around` (its clock) are already journaled."""
-        since = _ms(around - timedelta(hours=RESTORE_HOURS))
+    def restore(self, supervisors: dict[str, Supervisor], clocks: dict[str, datetime]
+                ) -> None:
+        """Tell each scheduler which checks near its clock (default: now) are already
+        journaled: finished checks, re-checks still to do (one query for all)."""
+        if not supervisors:
+            return
+        now = datetime.now(UTC)
+        around = {rid: clocks.get(rid, now) for rid in supervisors}
+        since = _ms(min(around.values()) - timedelta(hours=RESTORE_HOURS))
         with self.store.engine.connect() as conn:
             rows = conn.execute(
-                select(supervision_checks.c.due_ms, supervision_checks.c.final,
-                       supervision_checks.c.recheck_ms)
-                .where(supervision_checks.c.resident_id == supervisor.resident_id)
+                select(supervision_checks.c.resident_id, supervision_checks.c.due_ms,
+                       supervision_checks.c.final, supervision_checks.c.recheck_ms)
                 .where(supervision_checks.c.due_ms >= since)).all()
-        finished = {_dt(r.due_ms) for r in rows if r.final}
-        pending = {_dt(r.due_ms): _dt(r.recheck_ms) for r in rows
-                   if not r.final and r.recheck_ms is not None and _dt(r.due_ms) not in finished}
-        newest = max((_dt(r.due_ms) for r in rows), default=None)
-        supervisor.restore(finished, pending, newest)
+        by_resident: dict[str, list[Any]] = defaultdict(list)
+        for r in rows:
+            by_resident[r.resident_id].append(r)
+        for rid, sup in supervisors.items():
+            lo = _ms(around[rid] - timedelta(hours=RESTORE_HOURS))
+            mine = [r for r in by_resident[rid] if r.due_ms >= lo]
+            finished = {_dt(r.due_ms) for r in mine if r.final}
+            pending = {_dt(r.due_ms): _dt(r.recheck_ms) for r in mine
+                       if not r.final and r.recheck_ms is not None
+                       and _dt(r.due_ms) not in finished}
+            sup.restore(finished, pending, max((_dt(r.due_ms) for r in mine), default=None))
 
     # --- reading --------------------------------------------------------------------------
 

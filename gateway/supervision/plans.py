@@ -32,21 +32,22 @@ class PlanStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def overrides(self) -> dict[str, dict[str, Any]]:
-        """Every stored plan by resident id, with who changed it and when."""
+    def effective_all(self, residents: list[Resident]
+                      ) -> dict[str, tuple[Supervision, dict[str, Any]]]:
+        """The plan in force for each resident and where it comes from (one query)."""
         with self.store.engine.connect() as conn:
-            return {r.resident_id: dict(r._mapping)
-                    for r in conn.execute(select(supervision_plans))}
+            stored = {r.resident_id: r for r in conn.execute(select(supervision_plans))}
+        out: dict[str, tuple[Supervision, dict[str, Any]]] = {}
+        for res in residents:
+            row = stored.get(res.id)
+            out[res.id] = (res.supervision, {"source": "registry"}) if row is None else (
+                Supervision.model_validate(row.plan),
+                {"source": "api", "changed_by": row.changed_by, "changed_ms": row.changed_ms})
+        return out
 
     def effective(self, res: Resident) -> tuple[Supervision, dict[str, Any]]:
-        """The plan in force for a resident and where it comes from."""
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(supervision_plans)
-                               .where(supervision_plans.c.resident_id == res.id)).first()
-        if row is None:
-            return res.supervision, {"source": "registry"}
-        return Supervision.model_validate(row.plan), {
-            "source": "api", "changed_by": row.changed_by, "changed_ms": row.changed_ms}
+        """The plan in force for one resident and where it comes from."""
+        return self.effective_all([res])[res.id]
 
     def save(self, resident_id: str, plan: Supervision, staff_id: str) -> None:
         """Store a plan for a resident (replaces an earlier override)."""

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from detectors.supervision import check_instants
 from detectors.supervisor import LATE_AFTER, night_of
 from gateway.config.gateway import GatewayConfig
-from gateway.config.registry import Registry, Resident
+from gateway.config.registry import Registry, Resident, Supervision
 from gateway.storage.schema import alerts, supervision_checks, visits
 from gateway.storage.store import Store
 from gateway.supervision.plans import PlanStore
@@ -91,8 +91,10 @@ class SupervisionViews:
                 night: date | None = None) -> list[dict[str, Any]]:
         """Per resident with a plan: each check of the night, its status and outcome."""
         out = []
-        for res in self._residents(units, unit):
-            plan, _ = self.plans.effective(res)
+        residents = self._residents(units, unit)
+        in_force = self.plans.effective_all(residents)
+        for res in residents:
+            plan, _ = in_force[res.id]
             now = self.clock(res.id)
             n = night or night_of(now, self.tz)
             rows = self._rows(res.id, n)
@@ -139,19 +141,24 @@ class SupervisionViews:
 
     # --- counts and the morning summary -----------------------------------------------------
 
-    def night_counts(self, res: Resident, night: date) -> dict[str, Any]:
-        """Counts of one resident's night (see the module docstring for definitions)."""
+    def night_counts(self, res: Resident, night: date,
+                     plan: Supervision | None = None) -> dict[str, Any]:
+        """Counts of one resident's night (see the module docstring for definitions);
+        `plan` is the plan in force (looked up when not given)."""
         rows = self._rows(res.id, night)
         lo, hi = self.window(res, night)
-        starts = self._visit_starts(res.id, lo, hi)
+        # Visits from an hour before the window to an hour after: those near a check
+        # decide "avoided"; those inside the window are the visits made.
+        near = self._visit_starts(res.id, lo - VISIT_AFTER, hi + VISIT_AFTER)
+        made = [s for s in near if _ms(lo) <= s < _ms(hi)]
         first = [r for r in rows if r["attempt"] == 1]
         finals = [r for r in rows if r["final"]]
         outcomes = Counter(r["outcome"] for r in finals)
-        all_starts = self._visit_starts(res.id, lo - VISIT_AFTER, hi + VISIT_AFTER)
         avoided = sum(1 for r in first if r["replaces_visit"] and not any(
             r["due_ms"] - VISIT_BEFORE.total_seconds() * 1000 <= s
-            <= r["due_ms"] + VISIT_AFTER.total_seconds() * 1000 for s in all_starts))
-        plan, _ = self.plans.effective(res)
+            <= r["due_ms"] + VISIT_AFTER.total_seconds() * 1000 for s in near))
+        if plan is None:
+            plan, _ = self.plans.effective(res)
         planned = len({_ms(d) for d in check_instants(night, plan.checks, self.tz)}
                       | {r["due_ms"] for r in rows})
         with self.store.engine.connect() as conn:
@@ -169,14 +176,23 @@ class SupervisionViews:
             "pending_recheck": len({r["due_ms"] for r in first}) - len(finals),
             "late": len({r["due_ms"] for r in rows if r["late"]}),
             "rechecks": sum(1 for r in rows if r["attempt"] == 2),
-            "physical_visits_made": len(starts),
+            "physical_visits_made": len(made),
             "physical_visits_avoided": avoided,
             "alerts": dict(sorted(kinds.items())),
         }
 
-    def summary(self, *, units: set[str] | None, unit: str, night: date) -> dict[str, Any]:
-        """The morning summary of one unit: per resident and in total."""
-        rows = [self.night_counts(r, night) for r in self._residents(units, unit)]
+    def last_night(self) -> date:
+        """The night that ended this morning (or is going on now), by the wall clock."""
+        return night_of(datetime.now(UTC), self.tz)
+
+    def summary(self, *, units: set[str] | None, unit: str,
+                night: date | None = None) -> dict[str, Any]:
+        """The morning summary of one unit: per resident and in total (default: last
+        night)."""
+        night = night or self.last_night()
+        residents = self._residents(units, unit)
+        in_force = self.plans.effective_all(residents)
+        rows = [self.night_counts(r, night, in_force[r.id][0]) for r in residents]
         total: dict[str, Any] = {k: sum(r[k] for r in rows) for k in (
             "checks_planned", "digital_checks", "ok", "attention", "unknown",
             "pending_recheck", "late", "rechecks", "physical_visits_made",
@@ -191,11 +207,12 @@ class SupervisionViews:
                resident_id: str | None = None) -> list[dict[str, Any]]:
         """Per resident and night, for reports (nights first..last inclusive)."""
         out = []
-        for res in self._residents(units, None):
-            if resident_id is not None and res.id != resident_id:
-                continue
+        residents = [r for r in self._residents(units, None)
+                     if resident_id is None or r.id == resident_id]
+        in_force = self.plans.effective_all(residents)
+        for res in residents:
             n = first
             while n <= last:
-                out.append(self.night_counts(res, n))
+                out.append(self.night_counts(res, n, in_force[res.id][0]))
                 n += timedelta(days=1)
         return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -53,10 +53,6 @@ def _unit(staff: Staff, unit: str | None, rt: Runtime) -> str:
     return chosen
 
 
-def _last_night(rt: Runtime) -> date:
-    return night_of(datetime.now(UTC), ZoneInfo(rt.config.site.timezone))
-
-
 # --- tonight, summary, counts --------------------------------------------------------------
 
 
@@ -82,7 +78,7 @@ def summary(staff: CurrentStaff, rt: RuntimeDep,
     """The morning summary of a unit (default: the night that ended this morning)."""
     views = _views(rt)
     chosen = _unit(staff, unit, rt)
-    out = views.summary(units=unit_scope(staff), unit=chosen, night=night or _last_night(rt))
+    out = views.summary(units=unit_scope(staff), unit=chosen, night=night)
     rt.store.audit(staff.id, "read_supervision_summary", None,
                    f"unit={chosen} night={out['night']}")
     return out
