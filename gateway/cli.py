@@ -6,12 +6,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
 
 app = typer.Typer(help="Tillsyn monitoring gateway.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -33,6 +36,16 @@ def fail(problems: list[str]) -> NoReturn:
     for line in problems:
         print(line, file=sys.stderr)  # plain print: rich would wrap long lines
     raise typer.Exit(2)
+
+
+def runtime_or_fail(config: Path) -> Runtime:
+    """Load config, profiles, registry and storage, or print the problems and exit 2."""
+    from gateway.runtime import load_runtime
+
+    try:
+        return load_runtime(config)
+    except ConfigError as exc:
+        fail(exc.problems)
 
 
 @app.command("check-config")
@@ -91,12 +104,8 @@ def token_create(config: ConfigOpt,
                  ) -> None:
     """Print a bearer token for a staff member."""
     from gateway.auth import create_token
-    from gateway.runtime import load_runtime
 
-    try:
-        rt = load_runtime(config)
-    except ConfigError as exc:
-        fail(exc.problems)
+    rt = runtime_or_fail(config)
     if not any(s.id == staff for s in rt.registry.staff):
         fail([f"{config}: staff id {staff!r} is not in the registry"])
     ttl = (hours or rt.config.api.token_ttl_hours) * 3600
@@ -110,12 +119,9 @@ def run(config: ConfigOpt) -> None:
 
     from gateway.api.app import create_app
     from gateway.logsetup import setup_logging
-    from gateway.runtime import load_runtime, start_service, stop_service
+    from gateway.runtime import start_service, stop_service
 
-    try:
-        rt = load_runtime(config)
-    except ConfigError as exc:
-        fail(exc.problems)
+    rt = runtime_or_fail(config)
     setup_logging(rt.config.logging.level, rt.config.logging.json_format)
     start_service(rt)
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host=rt.config.api.host,

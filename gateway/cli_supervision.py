@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from gateway.errors import ConfigError
 
 app = typer.Typer(help="Digital night supervision: summaries and counts.", no_args_is_help=True)
 out = Console()
@@ -31,26 +27,17 @@ def summary(config: ConfigOpt,
                 help="Evening the night starts on, YYYY-MM-DD (default: last night)")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """The morning summary of one unit, read from the database."""
-    from detectors.supervisor import night_of
-    from gateway.runtime import load_runtime
+    from gateway.cli import fail, runtime_or_fail
     from gateway.supervision.plans import PlanStore
     from gateway.supervision.summary import SupervisionViews
 
-    try:
-        rt = load_runtime(config)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        raise typer.Exit(2) from None
+    rt = runtime_or_fail(config)
     if unit not in {u.id for u in rt.registry.units}:
-        print(f"--unit: value {unit!r}: no such unit in the registry", file=sys.stderr)
-        raise typer.Exit(2)
-    tz = ZoneInfo(rt.config.site.timezone)
+        fail([f"--unit: value {unit!r}: no such unit in the registry"])
     try:
-        chosen = date.fromisoformat(night) if night else night_of(datetime.now(UTC), tz)
+        chosen = date.fromisoformat(night) if night else None
     except ValueError:
-        print(f"--night: value {night!r}: not a date (YYYY-MM-DD)", file=sys.stderr)
-        raise typer.Exit(2) from None
+        fail([f"--night: value {night!r}: not a date (YYYY-MM-DD)"])
     views = SupervisionViews(rt.store, rt.registry, rt.config, PlanStore(rt.store),
                              clock=lambda _rid: datetime.now(UTC), since=lambda _rid: None)
     data = views.summary(units=None, unit=unit, night=chosen)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,14 +48,13 @@ def simulate(
 ) -> None:
     """Play simulated homes (sleep, toilet visits, staff visits) onto a broker."""
     from firmware_stubs.home import last_complete_night, plan_nights
+    from gateway.cli import fail
     from gateway.config.loader import load_registry
 
     try:
         reg = load_registry(registry)
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        raise typer.Exit(2) from None
+        fail(exc.problems)
     tz = ZoneInfo(timezone)
     first = last_complete_night(datetime.now(UTC), tz, nights_back=nights)
     events, truths = plan_nights(reg, first, nights, seed, tz, staff_visit_every)
@@ -79,6 +77,7 @@ def replay(
 ) -> None:
     """Replay a real smart-home log as zigbee2mqtt contact messages."""
     from firmware_stubs import replay as rp
+    from gateway.cli import fail
     from gateway.config.loader import validate
     from gateway.config.registry import Registry
 
@@ -91,12 +90,10 @@ def replay(
         mp = rp.load_mapping(mapping) if mapping else rp.tapia_mapping(file.parent /
                                                                          "sensors.csv")
     else:
-        print(f"--format: value {format!r}: must be kasteren or tapia "
-              "(casas: no raw CASAS file is available to test against yet)", file=sys.stderr)
-        raise typer.Exit(2)
+        fail([f"--format: value {format!r}: must be kasteren or tapia "
+              "(casas: no raw CASAS file is available to test against yet)"])
     if not firings:
-        print(f"{file}: no events found for format {format}", file=sys.stderr)
-        raise typer.Exit(2)
+        fail([f"{file}: no events found for format {format}"])
     reg_data = rp.registry_for(mp)
     if write_registry is not None:
         write_registry.write_text(yaml.safe_dump(reg_data, sort_keys=False))
@@ -106,8 +103,7 @@ def replay(
     try:
         events, shift = rp.to_events(firings, mp, ZoneInfo(timezone), datetime.now(UTC))
     except KeyError as exc:
-        print(f"{file}: {exc.args[0]}", file=sys.stderr)
-        raise typer.Exit(2) from None
+        fail([f"{file}: {exc.args[0]}"])
     span = (events[-1].ts_ms - events[0].ts_ms) / 86_400_000
     out.print(f"{len(firings)} sensor firings -> {len(events)} messages spanning {span:.1f} days,"
               f" shifted {shift} days; the gateway's site.max_clock_behind_days must be "
