@@ -34,7 +34,7 @@ from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Registry, Resident
 from gateway.profiles.loader import ProfileLibrary
 from gateway.storage.schema import device_status, observations
-from gateway.storage.store import Store
+from gateway.storage.store import Store, from_ms, to_ms
 from gateway.supervision.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def settings_for(res: Resident, config: GatewayConfig, registry: Registry,
 
 def _obs(row: dict[str, Any]) -> Observation:
     return Observation(row["resident_id"], row["device_id"], row["kind"], row["value"],
-                       datetime.fromtimestamp(row["ts_ms"] / 1000, UTC), row.get("room"))
+                       from_ms(row["ts_ms"]), row.get("room"))
 
 
 class DetectorRunner:
@@ -133,8 +133,7 @@ class DetectorRunner:
                     # Event time of the device's newest message (receive time in the link
                     # table rebuilt at start), so replays follow their own clock.
                     ms = entry.get("event_ms", entry["last_seen_ms"])
-                    decisions.extend(engine.seen(entry["device_id"],
-                                                 datetime.fromtimestamp(ms / 1000, UTC)))
+                    decisions.extend(engine.seen(entry["device_id"], from_ms(ms)))
             checks = self._take_checks()
         if decisions:
             self.alerts.handle(decisions)
@@ -164,13 +163,13 @@ class DetectorRunner:
         after = engine.visits.in_progress()
         if after is not None and after is not before:
             self.alerts.visit_started(resident_id, after.staff_id, after.device_id,
-                                      int(after.start.timestamp() * 1000))
+                                      to_ms(after.start))
         if before is not None and after is None:
             end = engine.last_visit
             assert end is not None and end.end is not None
             self.alerts.visit_ended(resident_id, end.staff_id,
-                                    int(end.start.timestamp() * 1000),
-                                    int(end.end.timestamp() * 1000))
+                                    to_ms(end.start),
+                                    to_ms(end.end))
 
     def tick(self) -> None:
         """Advance every engine to its event clock."""
@@ -222,8 +221,7 @@ class DetectorRunner:
             if old is None or row["ts_ms"] >= old["ts_ms"]:
                 newest[row["resident_id"]] = row
         wall = datetime.now(UTC)
-        return {rid: datetime.fromtimestamp(r["ts_ms"] / 1000, UTC)
-                + max(timedelta(0), wall - datetime.fromtimestamp(r["received_ms"] / 1000, UTC))
+        return {rid: from_ms(r["ts_ms"]) + max(timedelta(0), wall - from_ms(r["received_ms"]))
                 for rid, r in newest.items()}
 
     def start(self) -> None:

@@ -19,7 +19,7 @@ from detectors.model import Decision
 from gateway.config.registry import Registry
 from gateway.errors import TillsynError
 from gateway.storage.schema import alert_events, alerts, visits
-from gateway.storage.store import Store, now_ms
+from gateway.storage.store import Store, now_ms, to_ms
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class AlertService:
                 .where(alerts.c.status != "resolved")).first()
             if existing is not None:
                 return None
-            event_ms = int(d.ts.timestamp() * 1000)
+            event_ms = to_ms(d.ts)
             if self.replaying:
                 covered = conn.execute(
                     select(alerts.c.id).where(alerts.c.key == key)

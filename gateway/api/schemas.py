@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
+from gateway.storage.store import from_ms
 
 
 class ObservationPublic(BaseModel):
@@ -28,7 +26,8 @@ class ObservationPublic(BaseModel):
     def from_row(cls, row: dict[str, Any]) -> ObservationPublic:
         """Build from a database row."""
         return cls(resident_id=row["resident_id"], device_id=row["device_id"], kind=row["kind"],
-                   value=row["value"], ts=_dt(row["ts_ms"]), received_at=_dt(row["received_ms"]),
+                   value=row["value"], ts=from_ms(row["ts_ms"]),
+                   received_at=from_ms(row["received_ms"]),
                    room=row["room"], clock_override=bool(row["clock_override"]))
 
 

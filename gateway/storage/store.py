@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets as pysecrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, insert, select, text
@@ -26,6 +27,16 @@ from gateway.storage.schema import (
 def now_ms() -> int:
     """Current time in epoch milliseconds."""
     return int(time.time() * 1000)
+
+
+def to_ms(ts: datetime) -> int:
+    """An aware datetime as epoch milliseconds (how every time is stored)."""
+    return int(ts.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    """Stored epoch milliseconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 _INGEST_SQL = {

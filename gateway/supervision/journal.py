@@ -21,18 +21,10 @@ from detectors.supervisor import CheckEntry, Supervisor
 from gateway.alerting.service import AlertService, Broadcast, condition_key
 from gateway.config.registry import Registry
 from gateway.storage.schema import alerts, supervision_checks
-from gateway.storage.store import Store, now_ms
+from gateway.storage.store import Store, from_ms, now_ms, to_ms
 
 log = logging.getLogger(__name__)
 RESTORE_HOURS = 48
-
-
-def _ms(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class Journal:
@@ -54,10 +46,10 @@ class Journal:
             alert_id = self._raise(e) if e.alert else None
             row = {
                 "resident_id": e.resident_id, "unit_id": self.units.get(e.resident_id, ""),
-                "night": e.night.isoformat(), "due_ms": _ms(e.due), "attempt": e.attempt,
-                "evaluated_ms": _ms(e.evaluated), "recorded_ms": now_ms(),
+                "night": e.night.isoformat(), "due_ms": to_ms(e.due), "attempt": e.attempt,
+                "evaluated_ms": to_ms(e.evaluated), "recorded_ms": now_ms(),
                 "outcome": e.result.outcome, "late": e.late or late, "final": e.final,
-                "recheck_ms": _ms(e.recheck_at) if e.recheck_at else None,
+                "recheck_ms": to_ms(e.recheck_at) if e.recheck_at else None,
                 "replaces_visit": e.replaces_visit, "reasons": e.result.reasons,
                 "evidence": e.result.evidence, "alert_id": alert_id}
             try:
@@ -75,7 +67,7 @@ class Journal:
 
     def _raise(self, e: CheckEntry) -> int | None:
         assert e.alert is not None
-        d = Decision("raise", e.alert, e.resident_id, f"{e.alert}:{_ms(e.due)}", e.evaluated,
+        d = Decision("raise", e.alert, e.resident_id, f"{e.alert}:{to_ms(e.due)}", e.evaluated,
                      {"due": e.due.isoformat(), "attempt": e.attempt,
                       "reasons": e.result.reasons})
         self.alerting.handle([d])
@@ -94,7 +86,7 @@ class Journal:
             return
         now = datetime.now(UTC)
         around = {rid: clocks.get(rid, now) for rid in supervisors}
-        since = _ms(min(around.values()) - timedelta(hours=RESTORE_HOURS))
+        since = to_ms(min(around.values()) - timedelta(hours=RESTORE_HOURS))
         with self.store.engine.connect() as conn:
             rows = conn.execute(
                 select(supervision_checks.c.resident_id, supervision_checks.c.due_ms,
@@ -104,13 +96,13 @@ class Journal:
         for r in rows:
             by_resident[r.resident_id].append(r)
         for rid, sup in supervisors.items():
-            lo = _ms(around[rid] - timedelta(hours=RESTORE_HOURS))
+            lo = to_ms(around[rid] - timedelta(hours=RESTORE_HOURS))
             mine = [r for r in by_resident[rid] if r.due_ms >= lo]
-            finished = {_dt(r.due_ms) for r in mine if r.final}
-            pending = {_dt(r.due_ms): _dt(r.recheck_ms) for r in mine
+            finished = {from_ms(r.due_ms) for r in mine if r.final}
+            pending = {from_ms(r.due_ms): from_ms(r.recheck_ms) for r in mine
                        if not r.final and r.recheck_ms is not None
-                       and _dt(r.due_ms) not in finished}
-            sup.restore(finished, pending, max((_dt(r.due_ms) for r in mine), default=None))
+                       and from_ms(r.due_ms) not in finished}
+            sup.restore(finished, pending, max((from_ms(r.due_ms) for r in mine), default=None))
 
     # --- reading --------------------------------------------------------------------------
 

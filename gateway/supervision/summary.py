@@ -26,7 +26,7 @@ from detectors.supervisor import LATE_AFTER, night_of
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Registry, Resident, Supervision
 from gateway.storage.schema import alerts, supervision_checks, visits
-from gateway.storage.store import Store
+from gateway.storage.store import Store, from_ms, to_ms
 from gateway.supervision.plans import PlanStore
 
 VISIT_BEFORE = timedelta(minutes=30)
@@ -35,12 +35,8 @@ Clock = Callable[[str], datetime]
 Since = Callable[[str], datetime | None]
 
 
-def _ms(ts: datetime) -> int:
-    return int(ts.timestamp() * 1000)
-
-
 def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+    return None if ms is None else from_ms(ms).isoformat()
 
 
 class SupervisionViews:
@@ -82,7 +78,7 @@ class SupervisionViews:
         with self.store.engine.connect() as conn:
             return [int(v) for v in conn.execute(
                 select(visits.c.start_ms).where(visits.c.resident_id == resident_id)
-                .where(visits.c.start_ms >= _ms(lo)).where(visits.c.start_ms < _ms(hi))
+                .where(visits.c.start_ms >= to_ms(lo)).where(visits.c.start_ms < to_ms(hi))
             ).scalars()]
 
     # --- tonight ----------------------------------------------------------------------------
@@ -100,7 +96,7 @@ class SupervisionViews:
             rows = self._rows(res.id, n)
             if not plan.checks and not rows:
                 continue
-            dues = {_ms(d) for d in check_instants(n, plan.checks, self.tz)}
+            dues = {to_ms(d) for d in check_instants(n, plan.checks, self.tz)}
             dues |= {r["due_ms"] for r in rows}
             since = self.since(res.id)
             checks = [self._check(due, [r for r in rows if r["due_ms"] == due], now, since)
@@ -120,11 +116,11 @@ class SupervisionViews:
             status = "done"
         elif last is not None:
             status = "rechecking"
-        elif due_ms > _ms(now):
+        elif due_ms > to_ms(now):
             status = "pending"
-        elif since is None or due_ms <= _ms(since):
+        elif since is None or due_ms <= to_ms(since):
             status = "before_start"  # the plan or the gateway started after this time
-        elif _ms(now) - due_ms <= LATE_AFTER.total_seconds() * 1000:
+        elif to_ms(now) - due_ms <= LATE_AFTER.total_seconds() * 1000:
             status = "due"
         else:
             status = "overdue"  # should never last: the scheduler evaluates missed checks
@@ -150,7 +146,7 @@ class SupervisionViews:
         # Visits from an hour before the window to an hour after: those near a check
         # decide "avoided"; those inside the window are the visits made.
         near = self._visit_starts(res.id, lo - VISIT_AFTER, hi + VISIT_AFTER)
-        made = [s for s in near if _ms(lo) <= s < _ms(hi)]
+        made = [s for s in near if to_ms(lo) <= s < to_ms(hi)]
         first = [r for r in rows if r["attempt"] == 1]
         finals = [r for r in rows if r["final"]]
         outcomes = Counter(r["outcome"] for r in finals)
@@ -159,12 +155,12 @@ class SupervisionViews:
             <= r["due_ms"] + VISIT_AFTER.total_seconds() * 1000 for s in near))
         if plan is None:
             plan, _ = self.plans.effective(res)
-        planned = len({_ms(d) for d in check_instants(night, plan.checks, self.tz)}
+        planned = len({to_ms(d) for d in check_instants(night, plan.checks, self.tz)}
                       | {r["due_ms"] for r in rows})
         with self.store.engine.connect() as conn:
             kinds = Counter(str(k) for k in conn.execute(
                 select(alerts.c.kind).where(alerts.c.resident_id == res.id)
-                .where(alerts.c.event_ms >= _ms(lo)).where(alerts.c.event_ms < _ms(hi))
+                .where(alerts.c.event_ms >= to_ms(lo)).where(alerts.c.event_ms < to_ms(hi))
             ).scalars())
         return {
             "resident_id": res.id, "unit": res.unit, "night": night.isoformat(),

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Query
 from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope
 from gateway.api.schemas import ObservationPublic
 from gateway.config.registry import OBSERVATION_KINDS
+from gateway.storage.store import to_ms
 
 router = APIRouter(prefix="/api/residents", tags=["residents"])
 
 
 def _ms(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp() * 1000)
+    return None if value is None else to_ms(value)
 
 
 @router.get("/{resident_id}/observations", response_model=list[ObservationPublic])
