@@ -16,6 +16,16 @@ from gateway.alerting.service import Broadcast
 KEEP_ALIVE_S = 10
 
 
+async def resume_from(last_event_id: str | None, since: int | None,
+                      newest: Callable[[], int]) -> int:
+    """Where a stream starts: the browser's Last-Event-ID, else `?since=`, else now."""
+    if last_event_id is not None and last_event_id.isdigit():
+        return int(last_event_id)
+    if since is not None:
+        return since
+    return await run_in_threadpool(newest)
+
+
 def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
                  fetch: Callable[[int], list[dict[str, Any]]],
                  id_of: Callable[[dict[str, Any]], int]) -> StreamingResponse:

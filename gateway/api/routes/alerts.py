@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from gateway.alerting.service import OUTCOMES, AlertError, AlertService, public
 from gateway.api.deps import CurrentStaff, RuntimeDep, unit_scope
-from gateway.api.sse import sse_response
+from gateway.api.sse import resume_from, sse_response
 from gateway.config.registry import Staff
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -87,11 +87,7 @@ async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
     """Server-sent events, one per alert transition; resumable with Last-Event-ID."""
     svc = _service(rt)
     units = unit_scope(staff)
-    start = since
-    if last_event_id is not None and last_event_id.isdigit():
-        start = int(last_event_id)
-    if start is None:
-        start = await run_in_threadpool(svc.last_event_id)
+    start = await resume_from(last_event_id, since, svc.last_event_id)
     await run_in_threadpool(rt.store.audit, staff.id, "stream_alerts", None,
                             f"from event {start}")
 

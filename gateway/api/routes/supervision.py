@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from detectors.supervisor import night_of
 from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope, unit_scope
-from gateway.api.sse import sse_response
+from gateway.api.sse import resume_from, sse_response
 from gateway.config.registry import Staff, Supervision, supervision_consent_problems
 from gateway.profiles.loader import plan_device_problems
 from gateway.runtime import Runtime
@@ -107,10 +107,7 @@ async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
     """Server-sent events, one per new journal entry in the caller's scope."""
     journal = _journal(rt)
     units = unit_scope(staff)
-    start = int(last_event_id) if last_event_id is not None and last_event_id.isdigit() \
-        else since
-    if start is None:
-        start = await run_in_threadpool(journal.last_id)
+    start = await resume_from(last_event_id, since, journal.last_id)
     await run_in_threadpool(rt.store.audit, staff.id, "stream_supervision", None,
                             f"from entry {start}")
     return sse_response(request, journal.broadcast, start, "check",
