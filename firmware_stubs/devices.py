@@ -41,11 +41,12 @@ class Stub:
         return f"{self.source}/availability", _json({"state": "online" if online else "offline"})
 
 
-def _z2m_checkin(stub: Stub, ts_ms: int) -> Message:
+def _z2m_checkin(stub: Stub, ts_ms: int, **cached: Any) -> Message:
     """The periodic attribute report (about hourly for Xiaomi/Aqara end devices): zigbee2mqtt
-    publishes battery, voltage and link quality."""
+    publishes battery, voltage and link quality, plus the `cached` state it keeps."""
     return stub.source, _json({"battery": round(stub.battery), "voltage": 3005,
-                               "linkquality": stub.linkquality, "last_seen": _iso(ts_ms)})
+                               "linkquality": stub.linkquality, **cached,
+                               "last_seen": _iso(ts_ms)})
 
 
 class Z2MOccupancy(Stub):
@@ -67,10 +68,7 @@ class Z2MContact(Stub):
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
         if kind == "checkin":
-            topic, body = _z2m_checkin(self, ts_ms)
-            data = json.loads(body)
-            data["contact"] = self.closed
-            return topic, _json(data)
+            return _z2m_checkin(self, ts_ms, contact=self.closed)
         closed = value == "closed" if kind == "contact" else bool(value)
         self.closed = closed
         return self.source, _json({"battery": round(self.battery), "contact": closed,

@@ -216,15 +216,15 @@ class NightPlanner:
         truth.messages = len(self.events)
         return truth
 
-    def toilet_visit(self, t: datetime, stay_min: float) -> None:
-        self.bed(False, t, "toilet")
-        self.motion("bedroom", t + timedelta(seconds=10), "toilet")
-        self.motion("hall", t + timedelta(seconds=25), "toilet")
-        self.motion("bathroom", t + timedelta(seconds=40), "toilet")
+    def toilet_visit(self, t: datetime, stay_min: float, note: str = "toilet") -> None:
+        self.bed(False, t, note)
+        self.motion("bedroom", t + timedelta(seconds=10), note)
+        self.motion("hall", t + timedelta(seconds=25), note)
+        self.motion("bathroom", t + timedelta(seconds=40), note)
         back = t + timedelta(minutes=stay_min)
-        self.motion("hall", back, "toilet")
-        self.motion("bedroom", back + timedelta(seconds=15), "toilet")
-        self.bed(True, back + timedelta(seconds=40), "toilet")
+        self.motion("hall", back, note)
+        self.motion("bedroom", back + timedelta(seconds=15), note)
+        self.bed(True, back + timedelta(seconds=40), note)
 
     def staff_visit(self, t: datetime, user: int) -> None:
         self.lock("unlocked", t, "keypad", user, "staff visit")
@@ -259,14 +259,8 @@ class NightPlanner:
         elif kind == "bathroom_long":
             # Up to the bathroom and still there 55 minutes later (unwell, or fallen with
             # no alarm on): movement there twice, then nothing until help comes.
-            self.bed(False, t, kind)
-            self.motion("bedroom", t + timedelta(seconds=10), kind)
-            self.motion("hall", t + timedelta(seconds=25), kind)
-            self.motion("bathroom", t + timedelta(seconds=40), kind)
+            self.toilet_visit(t, 55, kind)
             self.motion("bathroom", t + timedelta(minutes=5), kind)
-            self.motion("hall", t + timedelta(minutes=55), kind)
-            self.motion("bedroom", t + timedelta(minutes=55, seconds=15), kind)
-            self.bed(True, t + timedelta(minutes=56), kind)
         elif kind == "fall" and self.home.heartbeat:
             self.events.append(SimEvent(self._at(t), self.home.heartbeat[0], "fall", True, kind))
         elif kind == "sos" and self.home.heartbeat:
