@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,11 +112,13 @@ class DetectorRunner:
     def feed(self, rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
         """Committed observations (dicts as stored) and device last-seen entries."""
         decisions = []
+        fed: dict[str, ResidentEngine] = {}  # only engines fed an observation tick checks
         with self._lock:
             for row in rows:
                 engine = self.engines.get(row["resident_id"])
                 if engine is None:
                     continue
+                fed[row["resident_id"]] = engine
                 obs = _obs(row)
                 prev = self._clock.get(obs.resident_id)
                 if prev is None and engine.supervisor is not None:
@@ -134,13 +137,14 @@ class DetectorRunner:
                     # table rebuilt at start), so replays follow their own clock.
                     ms = entry.get("event_ms", entry["last_seen_ms"])
                     decisions.extend(engine.seen(entry["device_id"], from_ms(ms)))
-            checks = self._take_checks()
+            checks = self._take_checks(fed.values())
         if decisions:
             self.alerts.handle(decisions)
         self._record(checks)
 
-    def _take_checks(self) -> list[CheckEntry]:
-        return [c for engine in self.engines.values() for c in engine.take_checks()]
+    @staticmethod
+    def _take_checks(engines: Iterable[ResidentEngine]) -> list[CheckEntry]:
+        return [c for engine in engines for c in engine.take_checks()]
 
     def _record(self, checks: list[CheckEntry]) -> None:
         if checks and self.journal is not None:
@@ -177,7 +181,7 @@ class DetectorRunner:
         with self._lock:
             for rid, engine in self.engines.items():
                 decisions.extend(engine.tick(self.now_for(rid)))
-            checks = self._take_checks()
+            checks = self._take_checks(self.engines.values())
         if decisions:
             self.alerts.handle(decisions)
         self._record(checks)
