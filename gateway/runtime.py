@@ -13,6 +13,7 @@ from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import load_config, load_registry, registry_path, secret
 from gateway.config.registry import Registry
+from gateway.ibic.service import IbicService
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.router import Router
 from gateway.ingest.service import IngestService
@@ -43,6 +44,7 @@ class Runtime:
     journal: Journal | None = None
     plans: PlanStore | None = None
     supervision: SupervisionViews | None = None
+    ibic: IbicService | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -60,7 +62,9 @@ def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
     if migrate:
         upgrade(config.storage.url)
     store = Store(config.storage.url)
-    return Runtime(config, registry, profiles, store)
+    rt = Runtime(config, registry, profiles, store)
+    rt.ibic = IbicService(store, registry, config, profiles)
+    return rt
 
 
 def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
@@ -92,10 +96,14 @@ def start_service(rt: Runtime) -> None:
     rt.detectors.start()
     ingest.on_committed = rt.detectors.feed
     ingest.start()
+    if rt.ibic is not None:
+        rt.ibic.start()
 
 
 def stop_service(rt: Runtime) -> None:
     """Stop what start_service started, in reverse order."""
+    if rt.ibic is not None:
+        rt.ibic.stop()
     if rt.ingest is not None:
         rt.ingest.stop()
     if rt.detectors is not None:

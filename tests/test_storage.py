@@ -28,8 +28,9 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     assert {"observations", "dead_letters", "device_status", "ingest_inflight",
             "audit_log", "settings", "alerts", "alert_events", "visits",
-            "supervision_checks", "supervision_plans"} <= tables
-    assert version == "0003"
+            "supervision_checks", "supervision_plans", "goals", "resident_needs",
+            "goal_events"} <= tables
+    assert version == "0004"
     store.close()
 
 

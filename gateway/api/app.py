@@ -7,7 +7,16 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
-from gateway.api.routes import alerts, devices, health, observations, residents, supervision
+from gateway.api.routes import (
+    alerts,
+    devices,
+    goals,
+    health,
+    observations,
+    reports,
+    residents,
+    supervision,
+)
 from gateway.runtime import Runtime
 from gateway.web import STATIC
 
@@ -22,6 +31,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(devices.router)
     app.include_router(supervision.router)
+    app.include_router(goals.router)
+    app.include_router(reports.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -66,3 +66,23 @@ def resident_in_scope(resident_id: str, staff: Staff, rt: Runtime) -> Resident:
                 break  # same answer as "not found": do not reveal who lives elsewhere
             return res
     raise HTTPException(status.HTTP_404_NOT_FOUND, "no such resident in your scope")
+
+
+EDITORS = frozenset({"assessor", "manager", "admin"})
+
+
+def require_editor(staff: Staff, what: str) -> None:
+    """Only assessors, managers and administrators change plans, goals and needs and see
+    reports; night staff get 403."""
+    if staff.role not in EDITORS:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"only assessors, managers and administrators {what}")
+
+
+def report_scope(staff: Staff) -> set[str] | None:
+    """Units whose reports a staff member may see: an assessor or manager tied to a unit
+    sees that unit, administrators and unit-less assessors/managers every unit."""
+    require_editor(staff, "see reports")
+    if staff.role != "admin" and staff.unit:
+        return {staff.unit}
+    return None

@@ -27,6 +27,8 @@ class Unit(StrictModel):
     id: str = Field(..., pattern=ID_PATTERN)
     name: str = Field(..., min_length=1)
     escalation_unit: str | None = Field(None, description="Unit whose topic gets escalations")
+    provider: str | None = Field(None, max_length=200,
+                                 description="Care provider running the unit (unit report)")
 
 
 class Staff(StrictModel):
@@ -97,23 +99,69 @@ class Supervision(StrictModel):
 
 
 class Indicator(StrictModel):
-    """A measured indicator attached to a goal."""
+    """A measured indicator attached to a goal (ids: gateway/ibic/indicators.py)."""
 
     id: str = Field(..., pattern=ID_PATTERN)
     target: float
     direction: Literal["at_least", "at_most"] = "at_least"
+    kind: str | None = Field(None, description="Only alerts of this kind (for the alert "
+                                               "indicators)")
+
+    @model_validator(mode="after")
+    def _known(self) -> Indicator:
+        from gateway.ibic.indicators import DEFINITIONS
+
+        d = DEFINITIONS.get(self.id)
+        if d is None:
+            raise ValueError(f"indicator {self.id!r} is not one of: {', '.join(DEFINITIONS)}")
+        if d.unit == "share" and not 0 <= self.target <= 1:
+            raise ValueError(f"target {self.target} of {self.id}: a share is between 0 and 1")
+        if self.target < 0:
+            raise ValueError(f"target {self.target} of {self.id} must not be negative")
+        if self.kind is not None and self.id not in (
+                "alerts_per_night", "night_alerts_per_week", "response_time"):
+            raise ValueError(f"kind applies only to the alert indicators, not {self.id}")
+        return self
+
+
+def _icf_problems(life_area: str, codes: list[str]) -> None:
+    from gateway.ibic.catalogue import catalogue
+
+    problems = catalogue().problems(life_area, codes)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class Goal(StrictModel):
-    """An IBIC goal."""
+    """An IBIC goal, set with the person."""
 
     id: str = Field(..., pattern=ID_PATTERN)
-    text: str = Field(..., min_length=1)
+    text: str = Field(..., min_length=1, max_length=1000)
     life_area: str = Field(..., pattern=r"^(d[1-9]|trygghet)$")
     icf: str | None = Field(None, pattern=r"^[bdes]\d{1,5}$")
     start: date
     follow_up: date
-    indicators: list[Indicator] = Field(default_factory=list)
+    indicators: list[Indicator] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Goal:
+        if self.follow_up <= self.start:
+            raise ValueError(f"follow_up {self.follow_up} must be after start {self.start}")
+        _icf_problems(self.life_area, [self.icf] if self.icf else [])
+        return self
+
+
+class Need(StrictModel):
+    """An assessed need in one life area, with the ICF codes that describe it."""
+
+    life_area: str = Field(..., pattern=r"^(d[1-9]|trygghet)$")
+    icf: list[str] = Field(default_factory=list, max_length=20)
+    text: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _codes(self) -> Need:
+        _icf_problems(self.life_area, self.icf)
+        return self
 
 
 class Device(StrictModel):
@@ -145,6 +193,7 @@ class Resident(StrictModel):
     alerts: AlertOverrides = Field(default_factory=AlertOverrides)
     action_plan: str = ""
     supervision: Supervision = Field(default_factory=Supervision)
+    needs: list[Need] = Field(default_factory=list)
     goals: list[Goal] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
     sensor_distances_m: dict[str, float] = Field(
@@ -180,6 +229,7 @@ class Registry(StrictModel):
             if res.unit not in unit_ids:
                 problems.append(f"residents.{i}.unit: value {res.unit!r}: no such unit")
             problems.extend(supervision_consent_problems(res, f"residents.{i}"))
+            _unique(f"residents.{i}.goals", [g.id for g in res.goals], problems)
             for j, dev in enumerate(res.devices):
                 if dev.id in device_ids:
                     problems.append(f"residents.{i}.devices.{j}.id: value {dev.id!r}: duplicate")

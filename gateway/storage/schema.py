@@ -183,3 +183,44 @@ supervision_plans = Table(
     Column("changed_by", String(64), nullable=False),
     Column("changed_ms", BigInteger, nullable=False),
 )
+
+# --- IBIC goals and follow-up (issue 5) --------------------------------------------------
+
+# Goals created or changed through the API; they override the registry's goal of that id.
+goals = Table(
+    "goals", metadata,
+    Column("resident_id", String(64), primary_key=True),
+    Column("goal_id", String(64), primary_key=True),
+    Column("goal", JSON, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_ms", BigInteger, nullable=False),
+)
+
+# Needs per life area changed through the API (override the registry's list).
+resident_needs = Table(
+    "resident_needs", metadata,
+    Column("resident_id", String(64), primary_key=True),
+    Column("needs", JSON, nullable=False),
+    Column("changed_by", String(64), nullable=False),
+    Column("changed_ms", BigInteger, nullable=False),
+)
+
+# A goal's history: created/updated through the API, follow-up proposed by the gateway,
+# confirmed or overridden by a person. Rows are never changed.
+goal_events = Table(
+    "goal_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("goal_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False,
+           comment="created, updated, proposed, confirmed, overridden"),
+    Column("status", String(24), nullable=True,
+           comment="achieved, partly_achieved, not_achieved (or null: no proposal)"),
+    Column("by", String(64), nullable=False, comment="staff id, or 'gateway'"),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("evidence", JSON, nullable=True),
+)
+Index("ix_goal_events_goal", goal_events.c.resident_id, goal_events.c.goal_id,
+      goal_events.c.at_ms)

@@ -35,6 +35,18 @@ Clock = Callable[[str], datetime]
 Since = Callable[[str], datetime | None]
 
 
+def night_window(res: Resident, night: date, config: GatewayConfig
+                 ) -> tuple[datetime, datetime]:
+    """The resident's night window (site default unless their own) of the night starting
+    on the evening of `night`, in UTC."""
+    tz = ZoneInfo(config.site.timezone)
+    w = res.night or config.site.night
+    start_t, end_t = time.fromisoformat(w.start), time.fromisoformat(w.end)
+    start = datetime.combine(night, start_t, tz)
+    end_day = night + timedelta(days=1) if end_t <= start_t else night
+    return start.astimezone(UTC), datetime.combine(end_day, end_t, tz).astimezone(UTC)
+
+
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else from_ms(ms).isoformat()
 
@@ -56,11 +68,7 @@ class SupervisionViews:
 
     def window(self, res: Resident, night: date) -> tuple[datetime, datetime]:
         """The resident's night window of the night starting on `night` (UTC)."""
-        w = res.night or self.config.site.night
-        start_t, end_t = time.fromisoformat(w.start), time.fromisoformat(w.end)
-        start = datetime.combine(night, start_t, self.tz)
-        end_day = night + timedelta(days=1) if end_t <= start_t else night
-        return start.astimezone(UTC), datetime.combine(end_day, end_t, self.tz).astimezone(UTC)
+        return night_window(res, night, self.config)
 
     def _residents(self, units: set[str] | None, unit: str | None) -> list[Resident]:
         return [r for r in self.registry.residents

@@ -18,7 +18,9 @@ def card(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any
     rt.store.audit(staff.id, "read_resident", res.id, None)
     return {"id": res.id, "name": res.name, "unit": res.unit, "action_plan": res.action_plan,
             "rooms": sorted({d.room for d in res.devices if d.room}),
-            "goals": [{"id": g.id, "text": g.text, "life_area": g.life_area} for g in res.goals],
+            "goals": [{"id": g["id"], "text": g["text"], "life_area": g["life_area"],
+                       "status": g["status"]}
+                      for g in (rt.ibic.overview(res) if rt.ibic is not None else [])],
             "supervision": res.supervision.model_dump()}
 
 

@@ -11,7 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from detectors.supervisor import night_of
-from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope, unit_scope
+from gateway.api.deps import (
+    CurrentStaff,
+    RuntimeDep,
+    require_editor,
+    resident_in_scope,
+    unit_scope,
+)
 from gateway.api.sse import resume_from, sse_response
 from gateway.config.registry import Staff, Supervision, supervision_consent_problems
 from gateway.profiles.loader import plan_device_problems
@@ -21,7 +27,6 @@ from gateway.supervision.plans import PlanStore, detector_plan
 from gateway.supervision.summary import SupervisionViews
 
 router = APIRouter(tags=["supervision"])
-PLAN_EDITORS = frozenset({"assessor", "manager", "admin"})
 MAX_NIGHTS = 366
 
 
@@ -132,8 +137,7 @@ def put_plan(resident_id: str, body: Supervision, staff: CurrentStaff,
              rt: RuntimeDep) -> dict[str, Any]:
     """Change a plan (assessors, managers, administrators). It takes effect from the next
     check time; consent and the installed devices must cover every criterion."""
-    if staff.role not in PLAN_EDITORS:
-        raise HTTPException(403, "only assessors, managers and administrators change plans")
+    require_editor(staff, "change plans")
     res = resident_in_scope(resident_id, staff, rt)
     candidate = res.model_copy(update={"supervision": body})
     problems = supervision_consent_problems(candidate, "plan") + \
