@@ -58,8 +58,9 @@ def facts() -> Facts:
         visits=[VisitFact(at(0, 25), at(0, 25) + 8 * M),
                 VisitFact(at(2, 27) + 2 * M, at(2, 27) + 6 * M)],
         alerts=[AlertFact(1, "bed_exit_no_return", at(1, 26.4), at(1, 26.4) + 10_000,
-                          at(1, 26.4) + 70_000, "no_action_needed"),
-                AlertFact(2, "door_open_night", at(1, 27), at(1, 27),
+                          at(1, 26.4) + 70_000, at(1, 26.4) + 600_000, "no_action_needed"),
+                # resolved (called) after 120 s without being acknowledged first
+                AlertFact(2, "door_open_night", at(1, 27), at(1, 27), None,
                           at(1, 27) + 120_000, "called")],
         checks=[CheckFact(D[0], 0, "ok"), CheckFact(D[0], 1, "ok"), CheckFact(D[0], 2, "ok"),
                 CheckFact(D[1], 3, "ok"), CheckFact(D[1], 4, "attention"),
@@ -95,9 +96,9 @@ def facts() -> Facts:
       "by_source": {"geofence": 2, "door": 1}}),
     # 1 h + 0.5 h + 4 h (20:00 to midnight, still out) over 3 days
     ("time_out_of_home", None, 1.8333, 3, {"days_without_data": 1, "days": 3, "hours": 5.5}),
-    # acknowledged after 60 s and 120 s
+    # acknowledged after 60 s; resolved after 120 s
     ("response_time", None, 90.0, 2,
-     {"alerts": 2, "acknowledged": 2, "not_acknowledged": 0, "p90_seconds": 120.0}),
+     {"alerts": 2, "responded": 2, "not_responded": 0, "p90_seconds": 120.0}),
 ])
 def test_indicator_values_on_known_facts(ident: str, kind: str | None, value: float, n: int,
                                          details: dict[str, object]) -> None:

@@ -67,7 +67,7 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
             .where(visits.c.start_ms >= read_lo).where(visits.c.start_ms < hi)).all()
         alert_rows = conn.execute(
             select(alerts.c.id, alerts.c.kind, alerts.c.event_ms, alerts.c.raised_ms,
-                   alerts.c.acknowledged_ms, alerts.c.outcome)
+                   alerts.c.acknowledged_ms, alerts.c.resolved_ms, alerts.c.outcome)
             .where(alerts.c.resident_id == res.id)
             .where(alerts.c.event_ms >= lo).where(alerts.c.event_ms < hi)).all()
         check_rows = conn.execute(
@@ -88,7 +88,7 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
                 for v in visit_rows],
         alerts=[AlertFact(int(a.id), a.kind, int(a.event_ms), int(a.raised_ms),
                           None if a.acknowledged_ms is None else int(a.acknowledged_ms),
-                          a.outcome) for a in alert_rows],
+                          None if a.resolved_ms is None else int(a.resolved_ms), a.outcome) for a in alert_rows],
         checks=[CheckFact(date.fromisoformat(c.night), int(c.due_ms), c.outcome)
                 for c in check_rows],
         bed_exit_limit_ms=limit_min * 60_000)

@@ -109,7 +109,14 @@ class AlertFact:
     event_ms: int
     raised_ms: int
     acknowledged_ms: int | None
+    resolved_ms: int | None
     outcome: str | None
+
+    @property
+    def responded_ms(self) -> int | None:
+        """First staff action: acknowledged, or resolved without acknowledging first."""
+        times = [t for t in (self.acknowledged_ms, self.resolved_ms) if t is not None]
+        return min(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -328,13 +335,13 @@ def _response_value(facts: Facts, dates: list[date], kind: str | None) -> Value:
         [facts.nights[d] for d in dates if d in facts.nights]
     alerts = [a for a in facts.alerts if (kind is None or a.kind == kind)
               and any(s.contains(a.event_ms) for s in spans)]
-    secs = sorted((a.acknowledged_ms - a.raised_ms) / 1000 for a in alerts
-                  if a.acknowledged_ms is not None)
+    secs = sorted((r - a.raised_ms) / 1000 for a in alerts
+                  if (r := a.responded_ms) is not None)
     p90 = secs[max(0, -(-len(secs) * 9 // 10) - 1)] if secs else None
     return _result("response_time", statistics.median(secs) if secs else None, len(secs),
-                   {"alerts": len(alerts), "acknowledged": len(secs),
-                    "not_acknowledged": len(alerts) - len(secs), "p90_seconds": p90},
-                   "no acknowledged alert in the period")
+                   {"alerts": len(alerts), "responded": len(secs),
+                    "not_responded": len(alerts) - len(secs), "p90_seconds": p90},
+                   "no alert in the period was acknowledged or resolved")
 
 
 def compute_all(ids: list[tuple[str, str | None]], facts: Facts, dates: list[date]

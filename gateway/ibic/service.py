@@ -135,14 +135,14 @@ class IbicService:
             rows = conn.execute(
                 select(alerts.c.id, alerts.c.kind, alerts.c.priority, alerts.c.status,
                        alerts.c.event_ms, alerts.c.outcome, alerts.c.acknowledged_ms,
-                       alerts.c.raised_ms)
+                       alerts.c.resolved_ms, alerts.c.raised_ms)
                 .where(alerts.c.resident_id == res.id)
                 .where(alerts.c.event_ms >= to_ms(lo)).where(alerts.c.event_ms < to_ms(hi))
                 .order_by(alerts.c.event_ms.desc())).all()
         return [{"id": r.id, "kind": r.kind, "priority": r.priority, "status": r.status,
                  "event": from_ms(r.event_ms).isoformat(), "outcome": r.outcome,
-                 "response_seconds": None if r.acknowledged_ms is None
-                 else (r.acknowledged_ms - r.raised_ms) / 1000}
+                 "response_seconds": None if (first := r.acknowledged_ms or r.resolved_ms)
+                 is None else (first - r.raised_ms) / 1000}
                 for r in rows if concerns(goal, r.kind)]
 
     def goals_of_alert(self, alert: dict[str, Any]) -> list[str]:
