@@ -88,7 +88,8 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
                 for v in visit_rows],
         alerts=[AlertFact(int(a.id), a.kind, int(a.event_ms), int(a.raised_ms),
                           None if a.acknowledged_ms is None else int(a.acknowledged_ms),
-                          None if a.resolved_ms is None else int(a.resolved_ms), a.outcome) for a in alert_rows],
+                          None if a.resolved_ms is None else int(a.resolved_ms), a.outcome)
+                for a in alert_rows],
         checks=[CheckFact(date.fromisoformat(c.night), int(c.due_ms), c.outcome)
                 for c in check_rows],
         bed_exit_limit_ms=limit_min * 60_000)
