@@ -64,6 +64,12 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     console.print(f"broker {broker.url}; database {folder / 'tillsyn.db'}")
     console.print("demo login: the night-staff alert board as Night nurse 17 (s-17):")
     console.print(f"http://127.0.0.1:{port}/#token={night}", soft_wrap=True, markup=False)
+    assessor = create_token(rt.token_secret(), "s-bh", 12 * 3600)
+    console.print("goals, follow-up and reports as an assessor (s-bh):")
+    console.print(f"http://127.0.0.1:{port}/resident?id=r-1001#token={assessor}",
+                  soft_wrap=True, markup=False)
+    console.print(f"http://127.0.0.1:{port}/reports#token={assessor}", soft_wrap=True,
+                  markup=False)
     console.print("bearer token for scripts (staff s-admin):")
     console.print(token, soft_wrap=True, markup=False)
     console.print(f"try: curl -H 'Authorization: Bearer <token>' "

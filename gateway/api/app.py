@@ -40,4 +40,14 @@ def create_app(rt: Runtime) -> FastAPI:
         """The night-staff alert board."""
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/resident", include_in_schema=False)
+    def resident_page() -> FileResponse:
+        """A resident's goals, progress charts and follow-up (`?id=`)."""
+        return FileResponse(STATIC / "resident.html")
+
+    @app.get("/reports", include_in_schema=False)
+    def reports_page() -> FileResponse:
+        """The assessor and unit reports."""
+        return FileResponse(STATIC / "reports.html")
+
     return app

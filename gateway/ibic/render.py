@@ -114,7 +114,7 @@ def line_chart(title: str, points: list[tuple[str, float | None]], target: float
 def bar_chart(title: str, rows: list[tuple[str, float, float]], labels: tuple[str, str]
               ) -> str:
     """Paired horizontal bars (e.g. baseline vs trial) per metric."""
-    w, row_h, left = 520, 34, 220
+    w, row_h, left = 660, 34, 220
     h = 30 + row_h * len(rows) + 20
     hi = max([max(a, b) for _, a, b in rows] + [1e-9])
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
@@ -128,10 +128,10 @@ def bar_chart(title: str, rows: list[tuple[str, float, float]], labels: tuple[st
             parts.append(f'<rect x="{left}" y="{y0 + j * 13}" width="{width:.1f}" '
                          f'height="11" fill="{colour}"/><text x="{left + width + 4:.1f}" '
                          f'y="{y0 + j * 13 + 10}" font-size="10">{escape(_fmt(v))}</text>')
-    parts.append(f'<rect x="{left}" y="{h - 14}" width="10" height="10" fill="#999"/>'
-                 f'<text x="{left + 14}" y="{h - 5}" font-size="10">{escape(labels[0])}</text>'
-                 f'<rect x="{left + 150}" y="{h - 14}" width="10" height="10" fill="#1558b0"/>'
-                 f'<text x="{left + 164}" y="{h - 5}" font-size="10">{escape(labels[1])}</text>')
+    parts.append(f'<rect x="{left - 200}" y="{h - 14}" width="10" height="10" fill="#999"/>'
+                 f'<text x="{left - 186}" y="{h - 5}" font-size="10">{escape(labels[0])}</text>'
+                 f'<rect x="{left + 200}" y="{h - 14}" width="10" height="10" fill="#1558b0"/>'
+                 f'<text x="{left + 214}" y="{h - 5}" font-size="10">{escape(labels[1])}</text>')
     return "".join(parts) + "</svg>"
 
 

@@ -53,6 +53,7 @@ function card(a) {
   li.querySelector(".kind").textContent = t("kind_" + a.kind);
   const esc = li.querySelector(".esc"); esc.hidden = !a.escalated; esc.textContent = t("escalated");
   li.querySelector(".name").textContent = a.resident_id;
+  li.querySelector(".name").href = "/resident?id=" + encodeURIComponent(a.resident_id) + (lang === "en" ? "&lang=en" : "");
   li.querySelector(".room").textContent = t("room") + ": " + (a.room || "–");
   li.querySelector(".status").textContent = t("status_" + a.status) +
     (a.acknowledged_by ? " (" + t("acknowledged_by") + " " + a.acknowledged_by + ")" : "");
