@@ -1,11 +1,14 @@
-"""Session fixtures: a private Mosquitto and PostgreSQL, started here, never by hand."""
+"""Session fixtures: a private Mosquitto and PostgreSQL and a headless Chromium, started
+here, never by hand."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.support import Mosquitto, Postgres
 
@@ -16,6 +19,18 @@ def mosquitto() -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.cleanup()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright."""
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")

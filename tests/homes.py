@@ -82,3 +82,10 @@ def running_ingest(folder: Path, broker_url: str, db_url: str, client_id: str,
     finally:
         ingest.stop()
         rt.store.close()
+
+
+def auth(rt: Runtime, staff: str) -> dict[str, str]:
+    """A bearer-token header for a staff member, valid for an hour."""
+    from gateway.auth import create_token
+
+    return {"Authorization": f"Bearer {create_token(rt.token_secret(), staff, 3600)}"}

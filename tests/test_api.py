@@ -16,7 +16,7 @@ from gateway.auth import create_token
 from gateway.ingest.pipeline import BatchRows
 from gateway.runtime import Runtime, load_runtime
 from gateway.storage.schema import audit_log
-from tests.homes import registry, write_config
+from tests.homes import auth, registry, write_config
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     with TestClient(create_app(rt)) as client:
         yield client, rt, cfg
     rt.store.close()
-
-
-def auth(rt: Runtime, staff: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(rt.token_secret(), staff, 3600)}"}
 
 
 def test_token_from_cli_reads_observations(api: tuple[TestClient, Runtime, Path]) -> None:

@@ -20,11 +20,10 @@ from sqlalchemy import select
 from firmware_stubs.home import SimEvent, last_complete_night
 from firmware_stubs.scenarios import run, scenario_registry
 from gateway.api.app import create_app
-from gateway.auth import create_token
 from gateway.ibic.indicators import compute
 from gateway.runtime import Runtime, load_runtime, start_service, stop_service
 from gateway.storage.schema import supervision_checks
-from tests.homes import SITE, write_config
+from tests.homes import SITE, auth, write_config
 from tests.support import Mosquitto, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -202,10 +201,6 @@ def test_each_indicator_on_simulated_nights_matches_the_simulation(
     finally:
         stop_service(rt)
         rt.store.close()
-
-
-def auth(rt: Runtime, staff: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(rt.token_secret(), staff, 3600)}"}
 
 
 def test_digital_trial_report_counts_match_the_simulation(mosquitto: Mosquitto,

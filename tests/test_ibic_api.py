@@ -20,10 +20,9 @@ from sqlalchemy import select
 
 from detectors.model import Decision
 from gateway.api.app import create_app
-from gateway.auth import create_token
 from gateway.runtime import Runtime, build_alerting, load_runtime
 from gateway.storage.schema import audit_log
-from tests.homes import registry, write_config
+from tests.homes import auth, registry, write_config
 
 TZ = ZoneInfo("Europe/Stockholm")
 TODAY = datetime.now(UTC).astimezone(TZ).date()
@@ -68,10 +67,6 @@ def api(tmp_path_factory: pytest.TempPathFactory
     with TestClient(create_app(rt)) as client:
         yield client, rt, cfg
     rt.store.close()
-
-
-def auth(rt: Runtime, staff: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(rt.token_secret(), staff, 3600)}"}
 
 
 def test_catalogue_and_indicator_library(api: tuple[TestClient, Runtime, Path]) -> None:

@@ -15,11 +15,10 @@ from sqlalchemy import select
 from detectors.supervision import check_instants
 from firmware_stubs.home import last_complete_night
 from gateway.api.app import create_app
-from gateway.auth import create_token
 from gateway.ingest.pipeline import BatchRows
 from gateway.runtime import Runtime, build_alerting, load_runtime
 from gateway.storage.schema import audit_log
-from tests.homes import registry, write_config
+from tests.homes import auth, registry, write_config
 
 TZ = ZoneInfo("Europe/Stockholm")
 PLAN = {"checks": ["23:00", "02:00", "05:00"], "all_well": ["in_bed", "door_closed"],
@@ -67,10 +66,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     with TestClient(create_app(rt)) as client:
         yield client, rt, night
     rt.store.close()
-
-
-def auth(rt: Runtime, staff: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {create_token(rt.token_secret(), staff, 3600)}"}
 
 
 def test_tonight_shows_done_rechecking_and_pending(api: tuple[TestClient, Runtime, date]

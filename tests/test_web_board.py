@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from firmware_stubs.home import last_complete_night, plan_nights
 from firmware_stubs.player import Player
@@ -25,17 +23,6 @@ from tests.support import Mosquitto, free_port
 
 pytestmark = pytest.mark.broker
 SECRET = "test-secret-not-for-production"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def test_alert_appears_and_is_acknowledged(browser: Browser, mosquitto: Mosquitto,

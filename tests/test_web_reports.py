@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from firmware_stubs.home import last_complete_night, plan_nights
 from firmware_stubs.player import Player
@@ -31,17 +30,6 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 SECRET = "test-secret-not-for-production"
 TZ = ZoneInfo("Europe/Stockholm")
 NIGHTS = 6  # within the 7 days a device timestamp may lag before it is overridden
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    exe = shutil.which("chromium") or "/usr/bin/chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def shot(page: Page, tmp: Path, name: str) -> None:

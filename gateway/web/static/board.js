@@ -1,24 +1,14 @@
 // Night staff alert board: live list over server-sent events, acknowledge and resolve.
 // All visible text comes from messages.json (Swedish by default, ?lang=en for English).
 "use strict";
-const params = new URLSearchParams(location.search);
-const lang = params.get("lang") === "en" ? "en" : "sv";
-const hash = new URLSearchParams(location.hash.slice(1));
-if (hash.get("token")) { localStorage.setItem("tillsyn-token", hash.get("token")); history.replaceState(null, "", location.pathname + location.search); }
-const token = localStorage.getItem("tillsyn-token");
+// Token, language, messages and call() come from common.js.
 const OUTCOMES = ["visited", "called", "no_action_needed", "false_alarm", "technical"];
-let T = {};
 const alerts = new Map();
 const residents = new Map();
 let audio = null;
 
-const t = (key) => T[key] || key;
-
 async function api(path, options = {}) {
-  const r = await fetch(path, {...options, headers: {"Authorization": "Bearer " + token,
-    "Content-Type": "application/json", ...(options.headers || {})}});
-  if (!r.ok) throw new Error(r.status + " " + (await r.text()));
-  return r.json();
+  return (await call(path, options)).json();
 }
 
 function beep() {
@@ -175,11 +165,9 @@ async function startChecks() {
 }
 
 async function start() {
-  T = (await (await fetch("/static/messages.json")).json())[lang];
-  document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  await loadMessages();  // shows the login notice when there is no token
   document.getElementById("sound").onclick = () => { audio = audio || new AudioContext(); audio.resume(); };
-  if (!token) { document.getElementById("login").hidden = false; return; }
+  if (!token) return;
   const first = await api("/api/alerts?status=unresolved");
   for (const a of first.alerts) alerts.set(a.id, a);
   render();

@@ -1,4 +1,5 @@
-// Shared by the resident and report pages: token, language, messages, API calls.
+// Shared by the board, the resident and the report pages: token, language, messages,
+// API calls.
 "use strict";
 const params = new URLSearchParams(location.search);
 const lang = params.get("lang") === "en" ? "en" : "sv";
