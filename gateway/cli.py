@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -36,6 +37,16 @@ def fail(problems: list[str]) -> NoReturn:
     for line in problems:
         print(line, file=sys.stderr)  # plain print: rich would wrap long lines
     raise typer.Exit(2)
+
+
+def parse_date(option: str, value: str | None) -> date | None:
+    """An option's YYYY-MM-DD value (None stays None), or one line naming it and exit 2."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail([f"{option}: value {value!r}: not a date (YYYY-MM-DD)"])
 
 
 def runtime_or_fail(config: Path) -> Runtime:

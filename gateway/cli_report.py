@@ -19,19 +19,10 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o",
                                              help="Write to this file (default: stdout)")]
 
 
-def _date(option: str, value: str | None) -> date | None:
-    from gateway.cli import fail
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail([f"{option}: value {value!r}: not a date (YYYY-MM-DD)"])
-
-
 def _required(option: str, value: str) -> date:
-    parsed = _date(option, value)
+    from gateway.cli import parse_date
+
+    parsed = parse_date(option, value)
     assert parsed is not None
     return parsed
 
@@ -82,9 +73,10 @@ def followup(config: ConfigOpt, resident: Annotated[str, typer.Option(help="Resi
                  help="Last date of the series, YYYY-MM-DD (default: yesterday)")] = None,
              fmt: FormatOpt = "html", lang: LangOpt = "sv", out: OutOpt = None) -> None:
     """Individual follow-up: needs, goals, weekly indicators, status, linked alerts."""
+    from gateway.cli import parse_date
     from gateway.ibic.reports import followup_report
 
-    last = _date("--until", until)
+    last = parse_date("--until", until)
     _emit(_run(config, lambda rt: followup_report(rt.ibic, _resident(rt, resident), last)),
           fmt, lang, out)
 

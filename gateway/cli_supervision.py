@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -27,17 +27,14 @@ def summary(config: ConfigOpt,
                 help="Evening the night starts on, YYYY-MM-DD (default: last night)")] = None,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """The morning summary of one unit, read from the database."""
-    from gateway.cli import fail, runtime_or_fail
+    from gateway.cli import fail, parse_date, runtime_or_fail
     from gateway.supervision.plans import PlanStore
     from gateway.supervision.summary import SupervisionViews
 
     rt = runtime_or_fail(config)
     if unit not in {u.id for u in rt.registry.units}:
         fail([f"--unit: value {unit!r}: no such unit in the registry"])
-    try:
-        chosen = date.fromisoformat(night) if night else None
-    except ValueError:
-        fail([f"--night: value {night!r}: not a date (YYYY-MM-DD)"])
+    chosen = parse_date("--night", night or None)
     views = SupervisionViews(rt.store, rt.registry, rt.config, PlanStore(rt.store),
                              clock=lambda _rid: datetime.now(UTC), since=lambda _rid: None)
     data = views.summary(units=None, unit=unit, night=chosen)

@@ -15,8 +15,9 @@ from typing import Any
 from gateway.config.registry import Registry, Resident
 from gateway.ibic.facts import dates_between
 from gateway.ibic.goals import ASSESSMENTS, current_status
-from gateway.ibic.indicators import DEFINITIONS, compute
+from gateway.ibic.indicators import DEFINITIONS, Facts, compute
 from gateway.ibic.service import IbicError, IbicService
+from gateway.storage.store import to_ms
 from gateway.supervision.summary import SupervisionViews
 
 FOLLOW_UP_GRACE = timedelta(days=14)  # a follow-up counts as on time until 14 days after
@@ -32,16 +33,15 @@ def followup_report(ibic: IbicService, res: Resident, until: date | None = None
     """Individual follow-up of one resident's goals."""
     needs, needs_source = ibic.goals.needs(res)
     goals = []
-    for g in ibic.overview(res):
-        goal = ibic.goal(res, g["id"])
-        progress = ibic.progress(res, goal, until)
-        first, last = date.fromisoformat(progress["first"]), date.fromisoformat(progress["last"])
+    for goal, summary, history in ibic.entries(res):
+        first, last = ibic.period_of(goal, until)
         facts = ibic.facts(res, first, last)
+        progress = ibic.progress(res, goal, until, facts)
         recent = dates_between(max(first, last - CURRENT + timedelta(days=1)), last)
         current = [compute(i.id, facts, recent, i.kind).as_dict() for i in goal.indicators]
         for series, value in zip(progress["indicators"], current, strict=True):
             series["current"] = value
-        goals.append({**g, "progress": progress, "history": ibic.goals.events(res.id, goal.id),
+        goals.append({**summary, "progress": progress, "history": history,
                       "linked_alerts": ibic.linked_alerts(res, goal)})
     return {"report": "followup", "generated": _stamp(),
             "resident": {"id": res.id, "name": res.name, "unit": res.unit},
@@ -55,11 +55,9 @@ TRIAL_INDICATORS = ("physical_night_visits", "sleep_disturbed_nights",
                     "alerts_per_night", "response_time", "independent_bed_exits_returned")
 
 
-def _period(ibic: IbicService, views: SupervisionViews, res: Resident, first: date,
+def _period(views: SupervisionViews, res: Resident, facts: Facts, first: date,
             last: date) -> dict[str, Any]:
-    ibic.check_period(first, last)
     nights = views.counts(units=None, first=first, last=last, resident_id=res.id)
-    facts = ibic.facts(res, first, last)
     dates = dates_between(first, last)
     in_period = [a for a in facts.alerts
                  if any(facts.nights[d].contains(a.event_ms) or facts.days[d].contains(a.event_ms)
@@ -94,8 +92,10 @@ def digital_trial_report(ibic: IbicService, views: SupervisionViews, res: Reside
     """Before (physical supervision) against during (digital) for one person."""
     if baseline[1] >= trial[0]:
         raise IbicError(422, "the baseline period must end before the trial period starts")
+    ibic.check_period(*baseline)
+    ibic.check_period(*trial)
     goals = []
-    facts = ibic.facts(res, baseline[0], trial[1])
+    facts = ibic.facts(res, baseline[0], trial[1])  # both periods, read once
     for goal, _ in ibic.goals.goals(res):
         rows = []
         for ind in goal.indicators:
@@ -108,8 +108,8 @@ def digital_trial_report(ibic: IbicService, views: SupervisionViews, res: Reside
                       "indicators": rows})
     return {"report": "digital_trial", "generated": _stamp(),
             "resident": {"id": res.id, "name": res.name, "unit": res.unit},
-            "baseline": _period(ibic, views, res, *baseline),
-            "trial": _period(ibic, views, res, *trial), "goals": goals}
+            "baseline": _period(views, res, facts, *baseline),
+            "trial": _period(views, res, facts, *trial), "goals": goals}
 
 
 def unit_report(ibic: IbicService, registry: Registry, units: set[str] | None,
@@ -168,4 +168,4 @@ def unit_report(ibic: IbicService, registry: Registry, units: set[str] | None,
 
 def _ms(d: date, tz: tzinfo) -> int:
     """Local midnight starting `d`, in epoch milliseconds."""
-    return int(datetime.combine(d, datetime.min.time(), tz).timestamp() * 1000)
+    return to_ms(datetime.combine(d, datetime.min.time(), tz))

@@ -83,14 +83,21 @@ class IbicService:
             raise IbicError(404, f"resident {res.id} has no goal {goal_id!r}")
         return goal
 
-    def overview(self, res: Resident) -> list[dict[str, Any]]:
-        """Every goal in force with its source and status (what night staff may see)."""
+    def entries(self, res: Resident
+                ) -> list[tuple[Goal, dict[str, Any], list[dict[str, Any]]]]:
+        """Every goal in force: the goal, its summary (fields, source, status) and its
+        history (two queries for all goals)."""
         history = self.goals.events(res.id)
         out = []
         for goal, source in self.goals.goals(res):
             mine = [e for e in history if e["goal_id"] == goal.id]
-            out.append({**goal.model_dump(mode="json"), **source, **current_status(mine)})
+            out.append((goal, {**goal.model_dump(mode="json"), **source,
+                               **current_status(mine)}, mine))
         return out
+
+    def overview(self, res: Resident) -> list[dict[str, Any]]:
+        """Every goal in force with its source and status (what night staff may see)."""
+        return [summary for _, summary, _ in self.entries(res)]
 
     def values(self, goal: Goal, facts: Facts, dates: list[date]) -> list[Value]:
         """The goal's indicators over `dates`."""

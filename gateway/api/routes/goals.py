@@ -110,14 +110,16 @@ def get_goal(resident_id: str, goal_id: str, staff: CurrentStaff, rt: RuntimeDep
     concern it (audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     svc = ibic(rt)
+    entry = next((e for e in svc.entries(res) if e[0].id == goal_id), None)
+    if entry is None:
+        raise HTTPException(404, f"resident {res.id} has no goal {goal_id!r}")
+    goal, summary, history = entry
     try:
-        goal = svc.goal(res, goal_id)
         progress = svc.progress(res, goal, until)
     except IbicError as exc:
         raise http(exc) from None
     rt.store.audit(staff.id, "read_goal", res.id, goal_id)
-    overview = next(g for g in svc.overview(res) if g["id"] == goal_id)
-    return {**overview, "history": svc.goals.events(res.id, goal_id), "progress": progress,
+    return {**summary, "history": history, "progress": progress,
             "linked_alerts": svc.linked_alerts(res, goal)}
 
 
