@@ -19,6 +19,7 @@ from gateway.ingest.router import Router
 from gateway.ingest.service import IngestService
 from gateway.metrics import Metrics
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
+from gateway.risk.service import RiskService, load_model
 from gateway.storage.migrate import upgrade
 from gateway.storage.store import Store
 from gateway.supervision.journal import Journal
@@ -45,6 +46,7 @@ class Runtime:
     plans: PlanStore | None = None
     supervision: SupervisionViews | None = None
     ibic: IbicService | None = None
+    risk: RiskService | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -64,6 +66,7 @@ def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
     store = Store(config.storage.url)
     rt = Runtime(config, registry, profiles, store)
     rt.ibic = IbicService(store, registry, config, profiles)
+    rt.risk = RiskService(store, registry, config, profiles, load_model(config, config_path))
     return rt
 
 
@@ -75,6 +78,8 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
                              escalation_seconds=rt.config.site.alerts.escalation_seconds,
                              publish=rt.publisher)
     rt.journal = Journal(rt.store, rt.registry, rt.alerts)
+    if rt.risk is not None:
+        rt.risk.alerting = rt.alerts
     plan_store = PlanStore(rt.store)
     in_force = plan_store.effective_all(rt.registry.residents)
     plans = {r.id: detector_plan(in_force[r.id][0], r, rt.config)
@@ -98,10 +103,14 @@ def start_service(rt: Runtime) -> None:
     ingest.start()
     if rt.ibic is not None:
         rt.ibic.start()
+    if rt.risk is not None and rt.config.risk.enabled:
+        rt.risk.start()
 
 
 def stop_service(rt: Runtime) -> None:
     """Stop what start_service started, in reverse order."""
+    if rt.risk is not None:
+        rt.risk.stop()
     if rt.ibic is not None:
         rt.ibic.stop()
     if rt.ingest is not None:

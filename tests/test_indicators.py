@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
+from detectors.absence import out_of_home
 from gateway.config.registry import Goal
-from gateway.ibic.facts import out_of_home
 from gateway.ibic.followup import propose
 from gateway.ibic.indicators import (
     AlertFact,

@@ -30,7 +30,7 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
             "audit_log", "settings", "alerts", "alert_events", "visits",
             "supervision_checks", "supervision_plans", "goals", "resident_needs",
             "goal_events"} <= tables
-    assert version == "0004"
+    assert version == "0005"
     store.close()
 
 

@@ -65,6 +65,9 @@ class Broadcast:
 
 
 Publish = Callable[[str, dict[str, Any]], None]
+# Alerts for day staff (never a night wake-up): escalated only if a whole day passes.
+DAY_KINDS = frozenset({"fall_risk_rise"})
+DAY_ESCALATION_S = 24 * 3600
 
 
 class AlertService:
@@ -132,7 +135,8 @@ class AlertService:
                 room=device.room if device else d.detail.get("room"),
                 during_visit=d.detail.get("during_visit"), detail=d.detail,
                 event_ms=event_ms, raised_ms=now,
-                escalation_due_ms=now + self._escalation_s(d.resident_id) * 1000,
+                escalation_due_ms=now + (DAY_ESCALATION_S if d.kind in DAY_KINDS
+                                         else self._escalation_s(d.resident_id)) * 1000,
             )).inserted_primary_key[0])
             self._event(conn, alert_id, res.unit, "raised", None, now)
         log.info("alert %s raised: %s for %s (priority %s)", alert_id, d.kind, d.resident_id,

@@ -169,6 +169,21 @@ class LoggingConfig(StrictModel):
     json_format: bool = Field(False, description="Structured JSON log lines")
 
 
+class RiskConfig(StrictModel):
+    """Fall-risk scoring (docs/fall-risk.md)."""
+
+    enabled: bool = Field(True, description="Compute daily movement features and scores")
+    model: str | None = Field(
+        None, description="Model artefact folder from `tillsyn risk train` (relative to "
+                          "this file); without one, features are kept but nothing is scored")
+    score_time: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                            description="Local time after which yesterday is scored")
+    baseline_days: int = Field(28, ge=14, le=90,
+                               description="The person's own rolling baseline")
+    catch_up_days: int = Field(7, ge=1, le=90,
+                               description="Days scored after a stop, at most")
+
+
 class GatewayConfig(StrictModel):
     """Root of the configuration file."""
 
@@ -178,5 +193,6 @@ class GatewayConfig(StrictModel):
     site: SiteConfig = Field(default_factory=SiteConfig)
     registry: RegistryRef = Field(default_factory=RegistryRef)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
     profiles_dir: str | None = Field(
         None, description="Folder of device profile YAML files (default: the shipped ones)")

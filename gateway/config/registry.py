@@ -199,6 +199,25 @@ class Resident(StrictModel):
     sensor_distances_m: dict[str, float] = Field(
         default_factory=dict, description='Walking distance between rooms, "hall-bedroom": 3.2')
 
+    @model_validator(mode="after")
+    def _distances(self) -> Resident:
+        rooms = {d.room for d in self.devices if d.room}
+        problems = []
+        for pair, metres in self.sensor_distances_m.items():
+            a, sep, b = pair.partition("-")
+            if not sep or not a or not b or a == b:
+                problems.append(f"sensor_distances_m.{pair}: want two different rooms "
+                                '"room-room"')
+            elif not 0.5 <= metres <= 30:
+                problems.append(f"sensor_distances_m.{pair}: value {metres}: metres between "
+                                "0.5 and 30")
+            else:
+                problems += [f"sensor_distances_m.{pair}: room {r!r} has no device"
+                             for r in (a, b) if r not in rooms]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class Registry(StrictModel):
     """Root of the registry file."""

@@ -3,29 +3,32 @@
 
 from __future__ import annotations
 
-import bisect
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from detectors.absence import out_of_home
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Resident
-from gateway.ibic.indicators import AlertFact, CheckFact, Facts, OutFact, Span, VisitFact
+from gateway.ibic.indicators import (
+    AlertFact,
+    CheckFact,
+    Facts,
+    MovementFact,
+    Span,
+    VisitFact,
+)
 from gateway.profiles.loader import ProfileLibrary
-from gateway.storage.schema import alerts, observations, supervision_checks, visits
+from gateway.storage.schema import (
+    alerts,
+    observations,
+    risk_days,
+    supervision_checks,
+    visits,
+)
 from gateway.storage.store import Store, to_ms
 from gateway.supervision.summary import night_window
-
-HOME_REGION = "home"
-# Door-based absence: after an exterior door opened, no movement inside (ignoring the first
-# minute, the person walking out) until the door's next opening, with movement inside right
-# after it. Anything else (a staff visit, someone asleep after the door closed) is no
-# absence: the door alone cannot tell.
-DOOR_SETTLE_MS = 60_000
-MIN_OUT_MS = 5 * 60_000
-RETURN_MOTION_MS = 5 * 60_000
 
 
 def dates_between(first: date, last: date) -> list[date]:
@@ -77,6 +80,12 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
             .where(supervision_checks.c.final.is_(True))
             .where(supervision_checks.c.night >= first.isoformat())
             .where(supervision_checks.c.night <= last.isoformat())).all()
+        movement_rows = conn.execute(
+            select(risk_days.c.day, risk_days.c.features, risk_days.c.level,
+                   risk_days.c.status)
+            .where(risk_days.c.resident_id == res.id)
+            .where(risk_days.c.day >= first.isoformat())
+            .where(risk_days.c.day <= last.isoformat())).all()
     bed = [(int(r.ts_ms), bool(r.value)) for r in rows if r.kind == "bed"]
     return Facts(
         resident_id=res.id, nights=nights, days=days, observed_ms=seen, bed=bed,
@@ -92,72 +101,7 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
                 for a in alert_rows],
         checks=[CheckFact(date.fromisoformat(c.night), int(c.due_ms), c.outcome)
                 for c in check_rows],
-        bed_exit_limit_ms=limit_min * 60_000)
-
-
-def out_of_home(rows: list[tuple[Any, ...]], exterior: set[str], end_ms: int
-                ) -> list[OutFact]:
-    """Absences from the position alarm's home geofence (leave -> enter) and from the
-    exterior door (see DOOR_SETTLE_MS); overlapping ones are one absence."""
-    geo: list[OutFact] = []
-    left: int | None = None
-    openings: list[int] = []
-    motion: list[int] = []
-    last_door: dict[str, Any] = {}
-    for ts, kind, device, value in rows:
-        if kind == "geofence" and isinstance(value, dict) \
-                and value.get("region") in (HOME_REGION, None):
-            if value.get("event") == "leave" and left is None:
-                left = ts
-            elif value.get("event") == "enter" and left is not None:
-                geo.append(OutFact(left, ts, "geofence"))
-                left = None
-        elif kind == "contact" and device in exterior:
-            if value == "open" and last_door.get(device) != "open":
-                openings.append(ts)
-            last_door[device] = value
-        elif kind == "motion" and value is True:
-            motion.append(ts)
-    if left is not None:
-        geo.append(OutFact(left, None, "geofence"))
-    # Without movement data the door alone says nothing about who is home.
-    door = _door_absences(openings, motion, end_ms) if motion else []
-    return _merge(sorted(geo + door, key=lambda o: o.start_ms))
-
-
-def _door_absences(openings: list[int], motion: list[int], end_ms: int) -> list[OutFact]:
-    out: list[OutFact] = []
-    busy_until = -1
-    for d1 in openings:
-        if d1 <= busy_until:
-            continue
-        i = bisect.bisect_right(motion, d1 + DOOR_SETTLE_MS)
-        nxt = motion[i] if i < len(motion) else None
-        if nxt is None:
-            if end_ms - d1 >= MIN_OUT_MS:
-                out.append(OutFact(d1, None, "door"))
-                busy_until = end_ms
-            continue
-        if nxt - d1 < MIN_OUT_MS:
-            continue
-        # Back: the next opening of the door, with movement inside right after it.
-        j = bisect.bisect_right(openings, d1)
-        back = openings[j] if j < len(openings) else None
-        if back is not None and back <= nxt and nxt - back <= RETURN_MOTION_MS:
-            out.append(OutFact(d1, back, "door"))
-            busy_until = back
-    return out
-
-
-def _merge(items: list[OutFact]) -> list[OutFact]:
-    merged: list[OutFact] = []
-    for o in items:
-        prev = merged[-1] if merged else None
-        if prev is not None and (prev.end_ms is None or o.start_ms <= prev.end_ms):
-            end = None if prev.end_ms is None or o.end_ms is None \
-                else max(prev.end_ms, o.end_ms)
-            source = "geofence" if "geofence" in (prev.source, o.source) else "door"
-            merged[-1] = OutFact(prev.start_ms, end, source)
-        else:
-            merged.append(o)
-    return merged
+        bed_exit_limit_ms=limit_min * 60_000,
+        movement={date.fromisoformat(m.day): MovementFact(
+            (m.features or {}).get("walking_speed"),
+            m.level if m.status == "scored" else None) for m in movement_rows})

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from detectors.absence import OutFact
+
 NIGHT_ALERT_KINDS = ("sos", "fall", "bed_exit_no_return", "door_open_night", "left_geofence",
                      "bathroom_long", "check_failed", "check_unknown")
 
@@ -38,8 +40,6 @@ class Definition:
         return self.en if lang == "en" else self.sv
 
 
-_PENDING_RISK = "needs the fall-risk model (movement features from the fall-risk issue), " \
-                "which is not installed in this version"
 DEFINITIONS: dict[str, Definition] = {d.id: d for d in (
     Definition("nights_without_staff_intervention", "share", "higher",
                "Nätter utan personalinsats", "Nights without staff intervention",
@@ -69,11 +69,9 @@ DEFINITIONS: dict[str, Definition] = {d.id: d for d in (
                "Svarstid på larm (median, sekunder)", "Response time to alerts (median, s)",
                NIGHT_ALERT_KINDS + ("inactivity", "device_offline", "battery_low")),
     Definition("walking_speed", "cm_per_s", "higher", "Gånghastighet inomhus",
-               "In-home walking speed", ("fall", "fall_risk_rise"), available=False,
-               not_available_reason=_PENDING_RISK),
+               "In-home walking speed", ("fall", "fall_risk_rise")),
     Definition("fall_risk_level", "level", "lower", "Fallrisknivå", "Fall-risk level",
-               ("fall", "fall_risk_rise"), available=False,
-               not_available_reason=_PENDING_RISK),
+               ("fall", "fall_risk_rise")),
 )}
 
 # Alerts also concern goals by the ICF code the goal is about.
@@ -137,12 +135,14 @@ class CheckFact:
 
 
 @dataclass(frozen=True)
-class OutFact:
-    """Time out of the home: from leaving until back (end None: not back yet)."""
+class MovementFact:
+    """A day's stored movement features as the indicators see them."""
 
-    start_ms: int
-    end_ms: int | None
-    source: str  # "geofence" or "door"
+    walking_speed: float | None  # cm/s
+    level: str | None  # fall-risk level, if the day was scored
+
+
+LEVEL_NUMBER = {"low": 0, "moderate": 1, "high": 2}
 
 
 @dataclass
@@ -160,6 +160,7 @@ class Facts:
     alerts: list[AlertFact]
     checks: list[CheckFact]
     bed_exit_limit_ms: int
+    movement: dict[date, MovementFact] = field(default_factory=dict)
 
 
 @dataclass
@@ -283,7 +284,29 @@ def compute(ident: str, facts: Facts, dates: list[date], kind: str | None = None
         return _out_value(ident, facts, dates)
     if ident == "response_time":
         return _response_value(facts, dates, kind)
+    if ident in ("walking_speed", "fall_risk_level"):
+        return _movement_value(ident, facts, dates)
     raise KeyError(ident)
+
+
+def _movement_value(ident: str, facts: Facts, dates: list[date]) -> Value:
+    """Median of the daily walking speeds, or the mean fall-risk level (0 low, 1 moderate,
+    2 high) over the scored days; days without a value are counted beside it."""
+    if ident == "walking_speed":
+        got = [m.walking_speed for d in dates if (m := facts.movement.get(d)) is not None
+               and m.walking_speed is not None]
+        return _result(ident, statistics.median(got) if got else None, len(got),
+                       {"days_with_speed": len(got), "days_without_speed": len(dates) - len(got)},
+                       "no day in the period has a walking speed (too few walks between "
+                       "sensors a known distance apart, or no data)")
+    levels = [m.level for d in dates if (m := facts.movement.get(d)) is not None
+              and m.level is not None]
+    counts = Counter(levels)
+    return _result(ident, statistics.fmean(LEVEL_NUMBER[lv] for lv in levels) if levels
+                   else None, len(levels),
+                   {"days_scored": len(levels), "days_not_scored": len(dates) - len(levels),
+                    **{lv: counts[lv] for lv in LEVEL_NUMBER}},
+                   "no day in the period has a fall-risk score")
 
 
 def _intervened(facts: Facts, span: Span) -> bool:

@@ -224,3 +224,18 @@ goal_events = Table(
 )
 Index("ix_goal_events_goal", goal_events.c.resident_id, goal_events.c.goal_id,
       goal_events.c.at_ms)
+
+risk_days = Table(
+    "risk_days", metadata,
+    Column("resident_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True, comment="YYYY-MM-DD local"),
+    Column("features", JSON, nullable=False),
+    Column("status", String(24), nullable=False,
+           comment="features, scored, insufficient_data, no_model"),
+    Column("inputs", JSON, nullable=True),
+    Column("probability", Float, nullable=True),
+    Column("level", String(16), nullable=True),
+    Column("factors", JSON, nullable=True),
+    Column("model_version", String(64), nullable=True),
+    Column("computed_ms", BigInteger, nullable=False),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Query
 
 from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope
 
@@ -32,3 +32,15 @@ def list_visits(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> list[d
     if rt.alerts is None:
         return []
     return rt.alerts.visits(res.id)
+
+
+@router.get("/{resident_id}/risk")
+def risk(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
+         days: int = Query(90, ge=7, le=730)) -> dict[str, Any]:
+    """Fall-risk trend: daily probability, level, contributing factors and walking speed
+    (audited). Days that could not be scored say why (status)."""
+    res = resident_in_scope(resident_id, staff, rt)
+    if rt.risk is None:
+        raise HTTPException(503, "fall-risk scoring is not running")
+    rt.store.audit(staff.id, "read_risk", res.id, None)
+    return rt.risk.trend(res.id, days)

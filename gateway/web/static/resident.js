@@ -46,5 +46,64 @@ function goalItem(g, canFollowUp) {
   return li;
 }
 
+// Fall-risk trend: the daily probability with the level thresholds, and walking speed.
+async function riskTrend() {
+  const r = await (await call("/api/residents/" + encodeURIComponent(rid) + "/risk?days=90")).json();
+  const summary = document.getElementById("risk-summary");
+  const factors = document.getElementById("risk-factors");
+  const charts = document.getElementById("risk-charts");
+  if (!r.model) summary.textContent = t("risk_no_model");
+  else if (!r.latest) summary.textContent = t("risk_no_score");
+  else summary.textContent = t("risk_level") + ": " + t("risk_" + r.latest.level) + " (" +
+    Math.round(r.latest.probability * 100) + " %, " + r.latest.day + ")";
+  if (r.model) document.getElementById("risk-model").textContent = t("risk_model") + " " +
+    r.model.version + (r.model.simulated ? " – " + t("risk_simulated") : "");
+  const latest = r.latest ? r.latest.factors : [];
+  factors.replaceChildren(...latest.map(f => {
+    const li = document.createElement("li");
+    li.textContent = lang === "en" ? f.en : f.sv;
+    return li;
+  }));
+  const scored = r.series.filter(s => s.probability !== null);
+  const speeds = r.series.filter(s => s.walking_speed !== null);
+  const th = r.model ? r.model.thresholds : null;
+  charts.replaceChildren(
+    lineChart(t("risk_probability"), scored.map(s => [s.day, s.probability * 100]), th ? th.map(x => x * 100) : [], "%"),
+    lineChart(t("risk_speed"), speeds.map(s => [s.day, s.walking_speed]), [], "cm/s"));
+}
+
+function lineChart(title, points, guides, unit) {
+  const ns = "http://www.w3.org/2000/svg";
+  const fig = document.createElement("figure");
+  const cap = document.createElement("figcaption");
+  cap.textContent = title;
+  fig.append(cap);
+  const svg = document.createElementNS(ns, "svg");
+  const W = 560, H = 160, L = 44, B = 22;
+  svg.setAttribute("viewBox", "0 0 " + W + " " + H);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title);
+  fig.append(svg);
+  if (!points.length) return fig;
+  const ys = points.map(p => p[1]).concat(guides);
+  let lo = Math.min(...ys), hi = Math.max(...ys);
+  if (hi - lo < 1) { hi += 0.5; lo -= 0.5; }
+  const x = i => L + (W - L - 8) * (points.length === 1 ? 0.5 : i / (points.length - 1));
+  const y = v => 8 + (H - B - 8) * (1 - (v - lo) / (hi - lo));
+  const el = (name, attrs, text) => {
+    const e = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+  };
+  for (const g of guides) el("line", {x1: L, x2: W - 8, y1: y(g), y2: y(g), class: "guide"});
+  el("polyline", {points: points.map((p, i) => x(i) + "," + y(p[1])).join(" "), class: "series"});
+  el("text", {x: 2, y: y(hi) + 4, class: "axis"}, hi.toFixed(0) + " " + unit);
+  el("text", {x: 2, y: y(lo), class: "axis"}, lo.toFixed(0));
+  el("text", {x: L, y: H - 4, class: "axis"}, points[0][0]);
+  el("text", {x: W - 80, y: H - 4, class: "axis"}, points[points.length - 1][0]);
+  return fig;
+}
+
 document.getElementById("print").addEventListener("click", () => document.getElementById("report").contentWindow.print());
-loadMessages().then(goalsAndReport).catch(showError);
+loadMessages().then(() => Promise.all([goalsAndReport(), riskTrend()])).catch(showError);

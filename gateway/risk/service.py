@@ -1,0 +1,293 @@
+"""Daily fall-risk scoring in the service: movement features per resident-day from stored
+observations, a score from the installed model, and a `fall_risk_rise` alert for day staff
+when the level rises (docs/fall-risk.md)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select
+
+from detectors.features import DayFeatures, HomeSpec, daily
+from detectors.model import Decision
+from detectors.risk import LONG_BASELINE_DAYS, RECENT_DAYS, Inputs, inputs, rise
+from gateway.alerting.service import AlertService
+from gateway.config.gateway import GatewayConfig
+from gateway.config.registry import Registry, Resident
+from gateway.profiles.loader import ProfileLibrary
+from gateway.risk.artefact import Artefact, load
+from gateway.storage.schema import observations, risk_days
+from gateway.storage.store import Store, now_ms, to_ms
+
+log = logging.getLogger(__name__)
+HISTORY_DAYS = RECENT_DAYS + LONG_BASELINE_DAYS
+FEATURE_KINDS = ("motion", "bed", "contact", "geofence")
+FEATURE_FIELDS = ("walking_speed", "transits", "activity", "room_transitions",
+                  "night_bed_exits", "night_bathroom_visits", "time_in_bed", "time_out",
+                  "observations")
+
+
+def home_spec(res: Resident, config: GatewayConfig, profiles: ProfileLibrary) -> HomeSpec:
+    """The home as the features see it."""
+    night = res.night or config.site.night
+    bed = set()
+    for d in res.devices:
+        prof = profiles.profiles.get(d.profile)
+        if d.profile == "tillsyn.native":
+            if d.room == "bedroom" and "bed" in d.id:
+                bed.add(d.id)
+        elif prof is not None and "bed" in prof.kinds:
+            bed.add(d.id)
+    return HomeSpec({d.id: d.room for d in res.devices if d.room}, frozenset(bed),
+                    frozenset(d.id for d in res.devices if d.exterior),
+                    HomeSpec.parse_distances(res.sensor_distances_m),
+                    ZoneInfo(config.site.timezone), time.fromisoformat(night.start),
+                    time.fromisoformat(night.end))
+
+
+def load_model(config: GatewayConfig, config_path: Path | str | None) -> Artefact | None:
+    """The configured artefact (None when none is configured); ConfigError if broken."""
+    if config.risk.model is None:
+        return None
+    path = Path(config.risk.model)
+    if not path.is_absolute() and config_path is not None:
+        path = Path(config_path).parent / path
+    return load(path)
+
+
+class RiskService:
+    """Features, scores and rise alerts, and the reads behind `/api/residents/{id}/risk`."""
+
+    def __init__(self, store: Store, registry: Registry, config: GatewayConfig,
+                 profiles: ProfileLibrary, artefact: Artefact | None,
+                 alerting: AlertService | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.config = config
+        self.profiles = profiles
+        self.artefact = artefact
+        self.alerting = alerting
+        self.tz = ZoneInfo(config.site.timezone)
+        self._residents = {r.id: r for r in registry.residents}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- features ---------------------------------------------------------------------------
+
+    def compute_features(self, res: Resident, first: date, last: date) -> list[DayFeatures]:
+        """Features of days first..last straight from the stored observations."""
+        spec = home_spec(res, self.config, self.profiles)
+        lo = to_ms(datetime.combine(first - timedelta(days=1), time(12), self.tz))
+        hi = to_ms(datetime.combine(last + timedelta(days=1), time(12), self.tz))
+        with self.store.engine.connect() as conn:
+            rows = [(int(r.ts_ms), r.kind, r.device_id, r.value) for r in conn.execute(
+                select(observations.c.ts_ms, observations.c.kind, observations.c.device_id,
+                       observations.c.value)
+                .where(observations.c.resident_id == res.id)
+                .where(observations.c.kind.in_(FEATURE_KINDS))
+                .where(observations.c.ts_ms >= lo).where(observations.c.ts_ms < hi)
+                .order_by(observations.c.ts_ms, observations.c.id))]
+        return daily(rows, spec, first, last)
+
+    def history(self, res: Resident, last: date, days: int) -> list[DayFeatures]:
+        """Features of the `days` days up to `last`: stored ones, the rest computed (and
+        stored, so each day is computed once)."""
+        first = last - timedelta(days=days - 1)
+        stored = self._stored(res.id, first, last)
+        missing = [first + timedelta(days=i) for i in range(days)
+                   if first + timedelta(days=i) not in stored]
+        if missing:
+            fresh = self.compute_features(res, missing[0], missing[-1])
+            keep = set(missing)
+            for f in fresh:
+                if f.day in keep:
+                    stored[f.day] = f
+            self._save_features(res.id, [f for f in fresh if f.day in keep])
+        return [stored[first + timedelta(days=i)] for i in range(days)]
+
+    def _stored(self, rid: str, first: date, last: date) -> dict[date, DayFeatures]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(risk_days.c.day, risk_days.c.features)
+                                .where(risk_days.c.resident_id == rid)
+                                .where(risk_days.c.day >= first.isoformat())
+                                .where(risk_days.c.day <= last.isoformat())).all()
+        return {date.fromisoformat(r.day): _features(r.day, r.features) for r in rows}
+
+    def _save_features(self, rid: str, days: list[DayFeatures]) -> None:
+        # Only complete days: today and the night after it are still happening.
+        done = self.complete_until()
+        rows = [{"resident_id": rid, "day": f.day.isoformat(), "features": f.as_dict(),
+                 "status": "features", "computed_ms": now_ms()}
+                for f in days if f.day <= done]
+        if not rows:
+            return
+        with self._lock, self.store.engine.begin() as conn:
+            conn.execute(delete(risk_days).where(risk_days.c.resident_id == rid)
+                         .where(risk_days.c.day.in_([r["day"] for r in rows]))
+                         .where(risk_days.c.status == "features"))
+            have = set(conn.execute(select(risk_days.c.day)
+                                    .where(risk_days.c.resident_id == rid)
+                                    .where(risk_days.c.day.in_([r["day"] for r in rows])))
+                       .scalars())
+            new = [r for r in rows if r["day"] not in have]
+            if new:
+                conn.execute(insert(risk_days), new)
+
+    def complete_until(self, now: datetime | None = None) -> date:
+        """The newest day whose night has ended (before score_time: the day before)."""
+        local = (now or datetime.now(UTC)).astimezone(self.tz)
+        at = time.fromisoformat(self.config.risk.score_time)
+        return local.date() - timedelta(days=1 if local.time() >= at else 2)
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def score_day(self, res: Resident, day: date) -> dict[str, Any]:
+        """Features, inputs and (with a model) the score of one complete day; stored, and a
+        rise alert raised when the level rises."""
+        hist = self.history(res, day, HISTORY_DAYS)
+        inp = inputs(hist, day, self.config.risk.baseline_days)
+        row: dict[str, Any] = {"resident_id": res.id, "day": day.isoformat(),
+                               "features": hist[-1].as_dict(), "inputs": _inputs(inp),
+                               "probability": None, "level": None, "factors": None,
+                               "model_version": None, "computed_ms": now_ms()}
+        if self.artefact is None:
+            row["status"] = "no_model"
+        elif not inp.scorable:
+            row["status"] = "insufficient_data"
+            row["model_version"] = self.artefact.version
+        else:
+            score = self.artefact.model.score(inp)
+            row.update(status="scored", probability=score.probability, level=score.level,
+                       factors=[f.as_dict() for f in score.factors],
+                       model_version=self.artefact.version)
+        with self._lock, self.store.engine.begin() as conn:
+            conn.execute(delete(risk_days).where(risk_days.c.resident_id == res.id)
+                         .where(risk_days.c.day == row["day"]))
+            conn.execute(insert(risk_days).values(**row))
+        if row["status"] == "scored":
+            self._check_rise(res, day, row)
+        return row
+
+    def _check_rise(self, res: Resident, day: date, row: dict[str, Any]) -> None:
+        with self.store.engine.connect() as conn:
+            levels = conn.execute(
+                select(risk_days.c.day, risk_days.c.level, risk_days.c.status)
+                .where(risk_days.c.resident_id == res.id)
+                .where(risk_days.c.day >= (day - timedelta(days=40)).isoformat())
+                .where(risk_days.c.day <= day.isoformat())
+                .where(risk_days.c.status.in_(("scored", "insufficient_data")))
+                .order_by(risk_days.c.day)).all()
+        found = rise([(date.fromisoformat(r.day), r.level) for r in levels])
+        if found is None or self.alerting is None:
+            return
+        before, now_level = found
+        detail = {"day": day.isoformat(), "level": now_level, "previous_level": before,
+                  "probability": row["probability"], "factors": row["factors"],
+                  "model_version": row["model_version"], "audience": "day"}
+        self.alerting.handle([Decision("raise", "fall_risk_rise", res.id, "fall_risk_rise",
+                                       datetime.now(UTC), detail)])
+        log.info("fall risk of %s rose from %s to %s on %s", res.id, before, now_level, day)
+
+    def run_due(self, now: datetime | None = None) -> int:
+        """Score every resident's complete days not scored yet (at most catch_up_days back);
+        returns how many resident-days were scored."""
+        if not self.config.risk.enabled:
+            return 0
+        last = self.complete_until(now)
+        first = last - timedelta(days=self.config.risk.catch_up_days - 1)
+        done = 0
+        for res in self.registry.residents:
+            with self.store.engine.connect() as conn:
+                finished = set(conn.execute(
+                    select(risk_days.c.day).where(risk_days.c.resident_id == res.id)
+                    .where(risk_days.c.day >= first.isoformat())
+                    .where(risk_days.c.status != "features")).scalars())
+            day = first
+            while day <= last:
+                if day.isoformat() not in finished:
+                    try:
+                        self.score_day(res, day)
+                        done += 1
+                    except Exception:  # one resident's bad data must not stop the others
+                        log.exception("fall-risk scoring failed for %s on %s", res.id, day)
+                day += timedelta(days=1)
+        return done
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def trend(self, rid: str, days: int = 90) -> dict[str, Any]:
+        """Scores and walking speed of the last `days` days, newest last."""
+        last = self.complete_until()
+        first = last - timedelta(days=days - 1)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(risk_days).where(risk_days.c.resident_id == rid)
+                                .where(risk_days.c.day >= first.isoformat())
+                                .order_by(risk_days.c.day)).mappings().all()
+        series = [{"day": r["day"], "status": r["status"], "probability": r["probability"],
+                   "level": r["level"], "factors": r["factors"] or [],
+                   "walking_speed": (r["features"] or {}).get("walking_speed"),
+                   "model_version": r["model_version"]} for r in rows]
+        scored = [s for s in series if s["status"] == "scored"]
+        model = None if self.artefact is None else {
+            k: self.artefact.meta.get(k) for k in (
+                "version", "trained_at", "source", "simulated", "thresholds", "evaluation")}
+        return {"resident_id": rid, "model": model,
+                "model_missing_reason": None if model else
+                "no fall-risk model is installed (risk.model in the configuration)",
+                "latest": scored[-1] if scored else None, "series": series}
+
+    def daily_values(self, rid: str, first: date, last: date) -> dict[date, dict[str, Any]]:
+        """Stored walking speed and level per day (the IBIC indicators read these)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(risk_days.c.day, risk_days.c.features,
+                                       risk_days.c.level, risk_days.c.status)
+                                .where(risk_days.c.resident_id == rid)
+                                .where(risk_days.c.day >= first.isoformat())
+                                .where(risk_days.c.day <= last.isoformat())).all()
+        return {date.fromisoformat(r.day): {
+            "walking_speed": (r.features or {}).get("walking_speed"),
+            "level": r.level if r.status == "scored" else None} for r in rows}
+
+    # --- the schedule -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Score at start (catching up) and then every 15 minutes."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="risk", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                n = self.run_due()
+                if n:
+                    log.info("fall risk: %d resident-days scored", n)
+            except Exception:
+                log.exception("fall-risk scoring round failed")
+            self._stop.wait(900)
+
+    def stop(self) -> None:
+        """Stop the schedule."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def _features(day: str, data: dict[str, Any]) -> DayFeatures:
+    f = DayFeatures(date.fromisoformat(day))
+    for k in FEATURE_FIELDS:
+        if k in data:
+            setattr(f, k, data[k])
+    return f
+
+
+def _inputs(inp: Inputs) -> dict[str, Any]:
+    return {"values": inp.values, "recent": inp.recent, "usual": inp.usual,
+            "days_with_data": inp.days_with_data,
+            "baseline_days_with_data": inp.baseline_days_with_data}
