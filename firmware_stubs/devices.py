@@ -17,7 +17,9 @@ Message = tuple[str, bytes]
 
 
 def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
+    """zigbee2mqtt's `last_seen: ISO_8601` form (JavaScript toISOString: milliseconds)."""
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json(body: dict[str, Any]) -> bytes:

@@ -1,0 +1,156 @@
+"""Fall risk through the real pipeline: simulated residents' sensors published to a real
+Mosquitto, stored by the gateway, turned into daily features, scored by a trained model,
+and a `fall_risk_rise` alert for the resident who slows down; the API and indicator read
+the stored results."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from detectors.features import daily
+from firmware_stubs.cohort import Person, as_events, cohort_registry, simulate
+from firmware_stubs.player import Player
+from gateway.api.app import create_app
+from gateway.config.loader import load_registry
+from gateway.ibic.facts import load_facts
+from gateway.ibic.indicators import compute
+from gateway.risk.dataset import cohort_spec, simulated
+from gateway.risk.train import train
+from gateway.runtime import build_alerting
+from gateway.storage.schema import alerts, audit_log, observations, risk_days
+from tests.homes import SITE, auth, running_ingest
+from tests.support import Mosquitto, wait_for
+
+pytestmark = pytest.mark.broker
+TZ = ZoneInfo("Europe/Stockholm")
+DAYS = 56
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on 40 simulated residents (half of them slowing down)."""
+    ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
+    out = tmp_path_factory.mktemp("model")
+    train(ds, out, seed=3, simulated=True)
+    return out
+
+
+def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
+                                        model_dir: Path) -> None:
+    dist = {"bedroom-hall": 2.4, "bathroom-hall": 2.0, "kitchen-hall": 3.6, "living-hall": 3.1}
+    people = [
+        Person("r-5000", 0, "stable", 64.0, 0.8, 35, 1.0, dist),
+        # Slows by 10 cm/s over two weeks from day 42.
+        Person("r-5001", 1, "decline", 58.0, 0.8, 35, 1.0, dist, onset_day=42,
+               decline_cm_s=10.0, decline_days=14),
+    ]
+    today = datetime.now(UTC).astimezone(TZ).date()
+    first = today - timedelta(days=DAYS + 1)
+    last = first + timedelta(days=DAYS - 1)
+    reg = cohort_registry(people, SITE)
+    reg["staff"].append({"id": "s-other", "name": "Other unit", "unit": "unit-b",
+                         "role": "night_staff"})
+    reg["staff"].append({"id": "s-admin", "name": "Admin", "role": "admin"})
+    reg["units"].append({"id": "unit-b", "name": "B"})
+    played = {}
+    events = []
+    for p in people:
+        rows, truth = simulate(p, first, DAYS, TZ, 11)
+        played[p.id] = (rows, truth)
+        events.extend(as_events(rows))
+    events.sort()
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", "gw-risk",
+                        reg=reg, site={"max_clock_behind_days": 90},
+                        risk={"model": str(model_dir), "catch_up_days": 21}) as (rt, ingest):
+        player = Player(mosquitto.url, load_registry(tmp_path / "registry.yaml"),
+                        client_id="risk-player")
+        try:
+            sent = player.play(events, speed=0)
+        finally:
+            player.close()
+        wait_for(lambda: rt.store.count(observations) >= sent, 180,
+                 what=f"{sent} observations")
+        played_rows = sum(len(rows) for rows, _ in played.values())
+        assert sent == played_rows
+        wait_for(lambda: sum(rt.store.count(observations, kind=k)
+                             for k in ("motion", "bed", "contact")) >= played_rows, 60,
+                 what="every reading")
+        assert sum(rt.store.count(observations, kind=k)
+                   for k in ("motion", "bed", "contact")) == played_rows
+        risk = rt.risk
+        assert risk is not None and risk.artefact is not None
+
+        # 1. Features from what the gateway stored equal features from what was played.
+        for p in people:
+            rows, truth = played[p.id]
+            direct = daily(rows, cohort_spec(p.index, p.distances_m, TZ), first, last)
+            stored = risk.compute_features(rt.registry.residents[p.index], first, last)
+            assert [f.as_dict() for f in stored] == [f.as_dict() for f in direct]
+            # 2. Walking speed against the simulator's truth (sensors 2.0-3.6 m apart).
+            errors = [abs(f.walking_speed - t.speed) for f, t in zip(stored, truth, strict=True)
+                      if f.walking_speed is not None]
+            assert len(errors) >= DAYS - 2
+            assert statistics.fmean(errors) <= 2.5
+
+        # 3. Daily scoring of the last 21 days, and a rise alert for the one slowing down.
+        build_alerting(rt, publish=False)
+        now = datetime.combine(last + timedelta(days=1), time(8), TZ)
+        scored = risk.run_due(now)
+        assert scored == 2 * 21
+        assert risk.run_due(now) == 0  # each day once
+        with rt.store.engine.connect() as conn:
+            rows_db = conn.execute(select(risk_days.c.resident_id, risk_days.c.day,
+                                          risk_days.c.status, risk_days.c.level)
+                                   .where(risk_days.c.status != "features")).all()
+            raised = conn.execute(select(alerts).where(alerts.c.kind == "fall_risk_rise")
+                                  ).mappings().all()
+        assert {r.status for r in rows_db} == {"scored"}
+        assert [a["resident_id"] for a in raised] == ["r-5001"]
+        alert = raised[0]
+        assert alert["priority"] == 3
+        assert alert["escalation_due_ms"] - alert["raised_ms"] == 24 * 3600 * 1000
+        rise_day = date.fromisoformat(alert["detail"]["day"])
+        onset = first + timedelta(days=42)
+        assert 0 <= (rise_day - onset).days <= 14
+        assert alert["detail"]["audience"] == "day"
+        words = " ".join(f["en"] for f in alert["detail"]["factors"])
+        assert "walking" in words
+
+        # 4. The API: trend with walking speed and levels; audited; scoped.
+        client = TestClient(create_app(rt))
+        r = client.get("/api/residents/r-5001/risk?days=30", headers=auth(rt, "s-17"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"]["simulated"] is True
+        assert body["latest"]["level"] in ("moderate", "high")
+        by_day = {s["day"]: s for s in body["series"]}
+        truth_speed = {t.day.isoformat(): t.speed for t in played["r-5001"][1]}
+        for day, s in by_day.items():
+            if s["walking_speed"] is not None:
+                assert abs(s["walking_speed"] - truth_speed[day]) < 6
+        assert client.get("/api/residents/r-5001/risk", headers=auth(rt, "s-other")
+                          ).status_code == 404
+        with rt.store.engine.connect() as conn:
+            audited = conn.execute(select(audit_log.c.staff_id).where(
+                audit_log.c.action == "read_risk")).scalars().all()
+        assert audited == ["s-17"]
+
+        # 5. The walking-speed indicator: the median of the days' speeds.
+        res = rt.registry.residents[1]
+        period = [last - timedelta(days=i) for i in range(20, -1, -1)]
+        facts = load_facts(rt.store, res, rt.config, rt.profiles, period[0], period[-1])
+        v = compute("walking_speed", facts, period)
+        expected = statistics.median(
+            f.walking_speed for f in daily(played["r-5001"][0], cohort_spec(
+                1, dist, TZ), period[0], period[-1]) if f.walking_speed is not None)
+        assert v.status == "ok" and v.value == pytest.approx(expected, abs=0.01)
+        level = compute("fall_risk_level", facts, period)
+        assert level.status == "ok" and level.n == 21
+        assert 0 < level.value <= 2  # not low all along
