@@ -171,6 +171,9 @@ def daily(rows: Sequence[tuple[int, str, str, Any]], spec: HomeSpec, first: date
     seen = [r[0] for r in rows]
     absences = out_of_home(list(rows), set(spec.exterior_devices),
                            seen[-1] if seen else 0) if rows else []
+    # Time out needs the position alarm's geofence, or motion sensors to tell an exit from
+    # someone opening the door (detectors/absence.py); a door alone cannot say.
+    can_tell_out = bool(on) or any(r[1] == "geofence" for r in rows)
     ev_ts = [ts for ts, _ in events]
     walk_ts = [w.ts_ms for w in walks]
     out: list[DayFeatures] = []
@@ -211,7 +214,7 @@ def daily(rows: Sequence[tuple[int, str, str, Any]], spec: HomeSpec, first: date
                 asleep = next((ts for ts, occ in bed if occ and n0 <= ts < n1), None)
             f.night_bathroom_visits = 0 if asleep is None else \
                 _visits([t for t in bath_on if asleep <= t < n1])
-        f.time_out = round(sum(
+        f.time_out = None if not can_tell_out else round(sum(
             max(0, min(o.end_ms if o.end_ms is not None else day1, day1) - max(o.start_ms, day0))
             for o in absences) / 3_600_000, 3)
         out.append(f)
