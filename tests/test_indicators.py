@@ -14,6 +14,7 @@ from gateway.ibic.indicators import (
     AlertFact,
     CheckFact,
     Facts,
+    MovementFact,
     OutFact,
     Span,
     Value,
@@ -112,11 +113,25 @@ def test_no_data_and_not_available_are_never_values() -> None:
     assert (quiet.status, quiet.value, quiet.details["nights_without_data"]) == ("no_data", None, 1)
     assert compute("digital_checks_passed", f, [D[3]]).status == "no_data"
     for ident in ("walking_speed", "fall_risk_level"):
-        v = compute(ident, f, D)
-        assert (v.status, v.value) == ("not_available", None)
-        assert "fall-risk" in (v.reason or "")
+        v = compute(ident, f, D)  # no movement features stored for these days
+        assert (v.status, v.value) == ("no_data", None)
+        assert v.reason
     f.has_bed_sensor, f.bed = False, []
     assert compute("independent_bed_exits_returned", f, D).status == "not_available"
+
+
+def test_walking_speed_and_fall_risk_level() -> None:
+    f = facts()
+    f.movement = {D[0]: MovementFact(58.0, "low"), D[1]: MovementFact(None, "moderate"),
+                  D[2]: MovementFact(52.0, None), D[3]: MovementFact(61.0, "high")}
+    speed = compute("walking_speed", f, D)
+    # Median of 58, 52, 61 = 58; one day without a speed.
+    assert (speed.status, speed.value, speed.n) == ("ok", 58.0, 3)
+    assert speed.details["days_without_speed"] == 1
+    level = compute("fall_risk_level", f, D)
+    # low 0, moderate 1, high 2 over three scored days: mean 1.0.
+    assert (level.status, level.value, level.n) == ("ok", 1.0, 3)
+    assert level.details["days_not_scored"] == 1 and level.details["high"] == 1
 
 
 def test_out_of_home_from_door_and_geofence() -> None:
