@@ -187,7 +187,10 @@ def test_each_indicator_on_simulated_nights_matches_the_simulation(
             assert got["time_out_of_home"].value == round(hours / 3_600_000 / nights, 4)
 
             for ident in ("walking_speed", "fall_risk_level"):
-                assert (got[ident].status, got[ident].value) == ("not_available", None)
+                # No movement features were scored for these homes (no sensor distances,
+                # no model): unknown, with the reason, never a value.
+                assert (got[ident].status, got[ident].value) == ("no_data", None)
+                assert got[ident].reason
         assert wanderings > 0  # the door-based walks were exercised
 
         # The weekly series of the goal page add up to the same nights.

@@ -77,8 +77,8 @@ def test_catalogue_and_indicator_library(api: tuple[TestClient, Runtime, Path]) 
         assert icf["codes"][code]["sv"] and icf["codes"][code]["en"]
     assert icf["codes"]["d450"] == {"sv": "Att gå", "en": "Walking"}
     lib = {i["id"]: i for i in client.get("/api/indicators", headers=auth(rt, "s-17")).json()}
-    assert lib["walking_speed"]["available"] is False
-    assert lib["walking_speed"]["not_available_reason"]
+    assert lib["walking_speed"]["available"] is True
+    assert lib["walking_speed"]["unit"] == "cm_per_s"
 
 
 def test_goals_and_needs_create_update_validate(api: tuple[TestClient, Runtime, Path]
@@ -173,8 +173,8 @@ def test_unit_report_and_scope(api: tuple[TestClient, Runtime, Path]) -> None:
     assert (a["follow_ups_due"], a["follow_ups_on_time"], a["follow_ups_late"],
             a["follow_ups_missing"]) == (3, 1, 1, 1)
     assert a["on_time_share"] == 0.3333
-    # r-1000 has measurable goals; r-1001's only indicator is walking speed (not yet)
-    assert (a["residents_with_measurable_goals"], b["residents_with_measurable_goals"]) == (1, 0)
+    # Both have goals with indicators (r-1001's is walking speed).
+    assert (a["residents_with_measurable_goals"], b["residents_with_measurable_goals"]) == (1, 1)
     assert a["life_areas"]["trygghet"]["achieved"] == 1
     assert a["life_areas"]["trygghet"]["partly_achieved"] == 1
     # a manager of unit B sees unit B only; night staff see no reports
