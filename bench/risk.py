@@ -80,8 +80,9 @@ def score(db: Path, residents: int, days: int, seed: int, model_dir: Path) -> No
         a = time.perf_counter()
         feats = daily(rows_of(p.id), cohort_spec(p.index, p.distances_m, TZ), FIRST, last)
         b = time.perf_counter()
+        by_day = {f.day: f for f in feats}
         for f in feats:
-            inp = inputs(feats, f.day)
+            inp = inputs(by_day, f.day)
             if inp.scorable:
                 model.score(inp)
                 scored += 1

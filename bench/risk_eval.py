@@ -67,10 +67,11 @@ def trend(model_dir: Path, n: int, seed: int) -> None:
     detected, delays, stable_days, false = [], [], 0, 0
     for p in people:
         hist = ds.days[p.id]
+        by_day = {f.day: f for f in hist}
         levels: list[tuple[date, str | None]] = []
         rises = []
         for f in hist[35:]:
-            inp = inputs(hist, f.day)
+            inp = inputs(by_day, f.day)
             levels.append((f.day, m.score(inp).level if inp.scorable else None))
             if rise(levels) is not None:
                 rises.append(f.day)

@@ -33,6 +33,8 @@ BATHROOM_VISIT_GAP_MS = 10 * 60_000
 BATHROOM_ROOMS = frozenset({"bathroom", "toilet", "wc", "badrum"})
 DAY_FEATURES = ("walking_speed", "transits", "activity", "room_transitions",
                 "night_bed_exits", "night_bathroom_visits", "time_in_bed", "time_out")
+# Every stored field of a day (the training CSV columns after resident_id and date).
+DAY_FIELDS = ("observations",) + DAY_FEATURES
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,15 @@ class DayFeatures:
     time_in_bed: float | None = None  # hours, 12:00 to 12:00
     time_out: float | None = None  # hours out of home that day
     speeds: list[float] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_dict(cls, day: date, data: dict[str, Any]) -> DayFeatures:
+        """From the JSON form (the fields in DAY_FIELDS that are present)."""
+        f = cls(day)
+        for k in DAY_FIELDS:
+            if k in data:
+                setattr(f, k, data[k])
+        return f
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (without the per-transit speeds)."""

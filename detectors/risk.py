@@ -13,7 +13,7 @@ prediction (van Schooten 2015).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -60,10 +60,9 @@ class Inputs:
         return self.baseline_days_with_data >= MIN_BASELINE_DAYS and \
             self.days_with_data >= MIN_RECENT_DAYS
 
-    def vector(self) -> list[float]:
-        """Values in INPUTS order, NaN where not measured."""
-        return [float("nan") if self.values[k] is None else float(self.values[k] or 0.0)
-                for k in INPUTS]
+    def vector(self, keys: Sequence[str] = INPUTS) -> list[float]:
+        """Values of `keys` in order, NaN where not measured."""
+        return [float("nan") if (v := self.values[k]) is None else float(v) for k in keys]
 
 
 def _vals(days: Sequence[DayFeatures], name: str) -> list[float]:
@@ -86,10 +85,11 @@ def _pct(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else round(100 * (a - b) / b, 2)
 
 
-def inputs(history: Sequence[DayFeatures], day: date, baseline_days: int = BASELINE_DAYS
-           ) -> Inputs:
-    """Model inputs for `day` from the features of the days up to and including it."""
-    by_day = {d.day: d for d in history}
+def inputs(history: Sequence[DayFeatures] | Mapping[date, DayFeatures], day: date,
+           baseline_days: int = BASELINE_DAYS) -> Inputs:
+    """Model inputs for `day` from the features of the days up to and including it (a
+    mapping by day saves rebuilding it when many days of one history are scored)."""
+    by_day = history if isinstance(history, Mapping) else {d.day: d for d in history}
 
     def span(first: date, n: int) -> list[DayFeatures]:
         return [f for i in range(n) if (f := by_day.get(first + timedelta(days=i)))
@@ -226,8 +226,7 @@ class RiskModel:
 
     def score(self, inp: Inputs, top: int = 3) -> Score:
         """Probability, level and the top factors that raise the risk."""
-        vec = np.array([[inp.values.get(k) if inp.values.get(k) is not None else np.nan
-                         for k in self.inputs]], dtype=float)
+        vec = np.array([inp.vector(self.inputs)], dtype=float)
         p = float(self.probabilities(vec)[0])
         contrib = self.contributions(vec)[0]
         order = np.argsort(-contrib)
@@ -261,7 +260,7 @@ def describe(name: str, inp: Inputs) -> tuple[str, str] | None:
         pct, now, usual = v["speed_change_pct"], r["walking_speed"], u["walking_speed"]
         if pct is None or now is None or usual is None:
             return None
-        way_en, way_sv = ("below", "lägre än") if pct < 0 else ("above", "högre än")
+        way_en, way_sv = _below_above(pct)
         return (f"walking speed {abs(pct):.0f}% {way_en} usual ({now:.0f} cm/s, usually "
                 f"{usual:.0f})",
                 f"gånghastighet {abs(pct):.0f} % {way_sv} vanligt ({now:.0f} cm/s, "
@@ -287,7 +286,7 @@ def describe(name: str, inp: Inputs) -> tuple[str, str] | None:
     if name in ("activity_change_pct", "transitions_change_pct"):
         what_en, what_sv = ("activity", "aktivitet") if name == "activity_change_pct" \
             else ("moving between rooms", "förflyttningar mellan rum")
-        way_en, way_sv = ("below", "lägre än") if val < 0 else ("above", "högre än")
+        way_en, way_sv = _below_above(val)
         return (f"{what_en} {abs(val):.0f}% {way_en} usual",
                 f"{what_sv} {abs(val):.0f} % {way_sv} vanligt")
     if name == "time_in_bed_change":
@@ -300,6 +299,10 @@ def describe(name: str, inp: Inputs) -> tuple[str, str] | None:
         return (f"activity varies {val:.0%} from day to day",
                 f"aktiviteten varierar {val:.0%} från dag till dag")
     return None
+
+
+def _below_above(change: float) -> tuple[str, str]:
+    return ("below", "lägre än") if change < 0 else ("above", "högre än")
 
 
 def rise(history: Sequence[tuple[date, str | None]], memory_days: int = RISE_MEMORY_DAYS,

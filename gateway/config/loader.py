@@ -87,9 +87,7 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
                     data[section] = block
     config = validate(GatewayConfig, data, path)
     if config.registry.path is not None:
-        reg = Path(config.registry.path)
-        if not reg.is_absolute():
-            reg = path.parent / reg
+        reg = beside_config(config.registry.path, path)
         if not reg.exists():
             raise ConfigError([f"{path}: registry.path: value {config.registry.path!r}: "
                                f"file not found ({reg})"])
@@ -100,8 +98,13 @@ def registry_path(config: GatewayConfig, config_path: Path | str) -> Path | None
     """Absolute path of the registry named in the config, if any."""
     if config.registry.path is None:
         return None
-    reg = Path(config.registry.path)
-    return reg if reg.is_absolute() else Path(config_path).parent / reg
+    return beside_config(config.registry.path, config_path)
+
+
+def beside_config(path: str, config_path: Path | str | None) -> Path:
+    """A path named in the configuration: absolute, or relative to the config file."""
+    p = Path(path)
+    return p if p.is_absolute() or config_path is None else Path(config_path).parent / p
 
 
 def load_registry(path: Path | str) -> Registry:

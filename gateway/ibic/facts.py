@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from detectors.absence import out_of_home
 from gateway.config.gateway import GatewayConfig
@@ -36,6 +37,22 @@ def dates_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+MOVEMENT_KINDS = ("bed", "contact", "motion", "geofence")
+
+
+def movement_readings(conn: Connection, resident_id: str, lo_ms: int, hi_ms: int
+                      ) -> list[tuple[int, str, str, Any]]:
+    """(ts_ms, kind, device_id, value) of the bed, door, motion and geofence readings in
+    [lo_ms, hi_ms), in time order: what the indicators and the movement features read."""
+    return [(int(r.ts_ms), r.kind, r.device_id, r.value) for r in conn.execute(
+        select(observations.c.ts_ms, observations.c.kind, observations.c.device_id,
+               observations.c.value)
+        .where(observations.c.resident_id == resident_id)
+        .where(observations.c.kind.in_(MOVEMENT_KINDS))
+        .where(observations.c.ts_ms >= lo_ms).where(observations.c.ts_ms < hi_ms)
+        .order_by(observations.c.ts_ms, observations.c.id))]
+
+
 def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: ProfileLibrary,
                first: date, last: date) -> Facts:
     """Everything the indicators need for nights and days first..last."""
@@ -58,13 +75,7 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
             select(observations.c.ts_ms).where(observations.c.resident_id == res.id)
             .where(observations.c.ts_ms >= lo).where(observations.c.ts_ms < hi)
             .order_by(observations.c.ts_ms)).scalars()]
-        rows = conn.execute(
-            select(observations.c.ts_ms, observations.c.kind, observations.c.device_id,
-                   observations.c.value)
-            .where(observations.c.resident_id == res.id)
-            .where(observations.c.kind.in_(("bed", "contact", "motion", "geofence")))
-            .where(observations.c.ts_ms >= read_lo).where(observations.c.ts_ms < read_hi)
-            .order_by(observations.c.ts_ms, observations.c.id)).all()
+        rows = movement_readings(conn, res.id, read_lo, read_hi)
         visit_rows = conn.execute(
             select(visits.c.start_ms, visits.c.end_ms).where(visits.c.resident_id == res.id)
             .where(visits.c.start_ms >= read_lo).where(visits.c.start_ms < hi)).all()
@@ -86,13 +97,13 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
             .where(risk_days.c.resident_id == res.id)
             .where(risk_days.c.day >= first.isoformat())
             .where(risk_days.c.day <= last.isoformat())).all()
-    bed = [(int(r.ts_ms), bool(r.value)) for r in rows if r.kind == "bed"]
+    bed = [(ts, bool(value)) for ts, kind, _, value in rows if kind == "bed"]
     return Facts(
         resident_id=res.id, nights=nights, days=days, observed_ms=seen, bed=bed,
         has_bed_sensor=bool(bed) or ("bed" in res.consent and any(
             "bed" in profiles.profiles[d.profile].kinds for d in res.devices
             if d.profile in profiles.profiles and d.profile != "tillsyn.native")),
-        out=out_of_home([tuple(r) for r in rows], exterior, hi),
+        out=out_of_home(rows, exterior, hi),
         visits=[VisitFact(int(v.start_ms), None if v.end_ms is None else int(v.end_ms))
                 for v in visit_rows],
         alerts=[AlertFact(int(a.id), a.kind, int(a.event_ms), int(a.raised_ms),

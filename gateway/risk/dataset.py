@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors.features import DAY_FEATURES, DayFeatures, HomeSpec, daily
+from detectors.features import DAY_FIELDS, DayFeatures, HomeSpec, daily
 from detectors.risk import BASELINE_DAYS, HORIZON_DAYS, INPUTS, RECENT_DAYS, inputs
 from gateway.errors import ConfigError
 
-DAY_COLUMNS = ("observations",) + DAY_FEATURES
+DAY_COLUMNS = DAY_FIELDS
 INT_COLUMNS = {"observations", "transits", "activity", "room_transitions", "night_bed_exits",
                "night_bathroom_visits"}
 
@@ -91,10 +91,11 @@ def samples(ds: Dataset, progress: Callable[[int], None] | None = None,
             continue
         falls = sorted(ds.falls.get(rid, set()))
         last = history[-1].day
+        by_day = {f.day: f for f in history}
         for f in history[RECENT_DAYS + baseline_days - 1:]:
             if f.day + timedelta(days=HORIZON_DAYS) > last:
                 break
-            inp = inputs(history, f.day, baseline_days)
+            inp = inputs(by_day, f.day, baseline_days)
             if not inp.scorable:
                 continue
             xs.append(inp.vector())

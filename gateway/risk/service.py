@@ -18,18 +18,16 @@ from detectors.model import Decision
 from detectors.risk import LONG_BASELINE_DAYS, RECENT_DAYS, Inputs, inputs, rise
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
+from gateway.config.loader import beside_config
 from gateway.config.registry import Registry, Resident
+from gateway.ibic.facts import movement_readings
 from gateway.profiles.loader import ProfileLibrary
 from gateway.risk.artefact import Artefact, load
-from gateway.storage.schema import observations, risk_days
+from gateway.storage.schema import risk_days
 from gateway.storage.store import Store, now_ms, to_ms
 
 log = logging.getLogger(__name__)
 HISTORY_DAYS = RECENT_DAYS + LONG_BASELINE_DAYS
-FEATURE_KINDS = ("motion", "bed", "contact", "geofence")
-FEATURE_FIELDS = ("walking_speed", "transits", "activity", "room_transitions",
-                  "night_bed_exits", "night_bathroom_visits", "time_in_bed", "time_out",
-                  "observations")
 
 
 def home_spec(res: Resident, config: GatewayConfig, profiles: ProfileLibrary) -> HomeSpec:
@@ -54,10 +52,7 @@ def load_model(config: GatewayConfig, config_path: Path | str | None) -> Artefac
     """The configured artefact (None when none is configured); ConfigError if broken."""
     if config.risk.model is None:
         return None
-    path = Path(config.risk.model)
-    if not path.is_absolute() and config_path is not None:
-        path = Path(config_path).parent / path
-    return load(path)
+    return load(beside_config(config.risk.model, config_path))
 
 
 class RiskService:
@@ -86,13 +81,7 @@ class RiskService:
         lo = to_ms(datetime.combine(first - timedelta(days=1), time(12), self.tz))
         hi = to_ms(datetime.combine(last + timedelta(days=1), time(12), self.tz))
         with self.store.engine.connect() as conn:
-            rows = [(int(r.ts_ms), r.kind, r.device_id, r.value) for r in conn.execute(
-                select(observations.c.ts_ms, observations.c.kind, observations.c.device_id,
-                       observations.c.value)
-                .where(observations.c.resident_id == res.id)
-                .where(observations.c.kind.in_(FEATURE_KINDS))
-                .where(observations.c.ts_ms >= lo).where(observations.c.ts_ms < hi)
-                .order_by(observations.c.ts_ms, observations.c.id))]
+            rows = movement_readings(conn, res.id, lo, hi)
         return daily(rows, spec, first, last)
 
     def history(self, res: Resident, last: date, days: int) -> list[DayFeatures]:
@@ -117,7 +106,8 @@ class RiskService:
                                 .where(risk_days.c.resident_id == rid)
                                 .where(risk_days.c.day >= first.isoformat())
                                 .where(risk_days.c.day <= last.isoformat())).all()
-        return {date.fromisoformat(r.day): _features(r.day, r.features) for r in rows}
+        return {(d := date.fromisoformat(r.day)): DayFeatures.from_dict(d, r.features)
+                for r in rows}
 
     def _save_features(self, rid: str, days: list[DayFeatures]) -> None:
         # Only complete days: today and the night after it are still happening.
@@ -128,9 +118,7 @@ class RiskService:
         if not rows:
             return
         with self._lock, self.store.engine.begin() as conn:
-            conn.execute(delete(risk_days).where(risk_days.c.resident_id == rid)
-                         .where(risk_days.c.day.in_([r["day"] for r in rows]))
-                         .where(risk_days.c.status == "features"))
+            # A day scored meanwhile keeps its row.
             have = set(conn.execute(select(risk_days.c.day)
                                     .where(risk_days.c.resident_id == rid)
                                     .where(risk_days.c.day.in_([r["day"] for r in rows])))
@@ -242,18 +230,6 @@ class RiskService:
                 "no fall-risk model is installed (risk.model in the configuration)",
                 "latest": scored[-1] if scored else None, "series": series}
 
-    def daily_values(self, rid: str, first: date, last: date) -> dict[date, dict[str, Any]]:
-        """Stored walking speed and level per day (the IBIC indicators read these)."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(risk_days.c.day, risk_days.c.features,
-                                       risk_days.c.level, risk_days.c.status)
-                                .where(risk_days.c.resident_id == rid)
-                                .where(risk_days.c.day >= first.isoformat())
-                                .where(risk_days.c.day <= last.isoformat())).all()
-        return {date.fromisoformat(r.day): {
-            "walking_speed": (r.features or {}).get("walking_speed"),
-            "level": r.level if r.status == "scored" else None} for r in rows}
-
     # --- the schedule -----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -277,14 +253,6 @@ class RiskService:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-
-
-def _features(day: str, data: dict[str, Any]) -> DayFeatures:
-    f = DayFeatures(date.fromisoformat(day))
-    for k in FEATURE_FIELDS:
-        if k in data:
-            setattr(f, k, data[k])
-    return f
 
 
 def _inputs(inp: Inputs) -> dict[str, Any]:
