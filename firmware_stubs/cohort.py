@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from firmware_stubs.home import MOTION_CLEAR_S, SimEvent
+from firmware_stubs.home import MOTION_CLEAR_S, SimEvent, poisson
 
 ROOMS = ("bedroom", "hall", "bathroom", "kitchen", "living")
 DAY_ROOMS = ("bedroom", "kitchen", "living", "bathroom", "hall")
@@ -225,8 +225,8 @@ class DayPlayer:
         d = self.first + timedelta(days=k)
         base = datetime.combine(d, time(0), self.tz).timestamp()
         v_day = max(20.0, rng.gauss(p.speed_trend(k), DAY_SPEED_SD))
-        walks = _poisson(rng, p.base_walks * p.activity_factor(k))
-        nights = _poisson(rng, p.nocturia(k))
+        walks = poisson(rng, p.base_walks * p.activity_factor(k))
+        nights = poisson(rng, p.nocturia(k))
         truth = DayTruth(d, round(v_day, 2), nights, walks,
                          fell=rng.random() < p.daily_hazard(k))
         # The day: out of bed between 06:30 and 07:30, walks spread over 07:45-21:30.
@@ -315,12 +315,3 @@ def fall_labels(truth: list[DayTruth], horizon: int) -> list[bool]:
     """Per day: whether a fall happens in the `horizon` days after it."""
     fell = [t.fell for t in truth]
     return [any(fell[i + 1:i + 1 + horizon]) for i in range(len(fell))]
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    limit, k, prod = math.exp(-lam), 0, 1.0
-    while True:
-        prod *= rng.random()
-        if prod <= limit:
-            return k
-        k += 1

@@ -170,7 +170,7 @@ class NightPlanner:
             truth.staff_visits += 1
             busy.append((staff_visit_at - timedelta(minutes=20),
                          staff_visit_at + timedelta(minutes=20)))
-        visits = min(3, _poisson(rng, 1.3))
+        visits = min(3, poisson(rng, 1.3))
         slots = sorted(rng.uniform(40, (wake - bedtime).total_seconds() / 60 - 40)
                        for _ in range(visits))
         last = -60.0
@@ -278,8 +278,9 @@ INCIDENT_ALERTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _poisson(rng: random.Random, lam: float) -> int:
-    """Knuth's method; fine for small lambda."""
+def poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's method: O(lambda), exact while exp(-lambda) does not underflow (lambda up to
+    about 700); the simulators use it up to about 50."""
     import math
 
     limit, k, p = math.exp(-lam), 0, 1.0
