@@ -9,8 +9,9 @@ room followed by an onset in another room whose sensor is a known walking distan
 (the registry's `sensor_distances_m`); speed = distance / time between the two onsets.
 Transits that cannot be walks are dropped (slower than 20 cm/s, i.e. a pause on the way;
 faster than 180 cm/s; starting within a minute of getting out of bed, which is standing
-up, not walking; or in the night window), and the day's speed is the median of at least
-`MIN_TRANSITS` transits.
+up, not walking; or in the night window), and the day's speed is the interquartile mean
+(the mean of the middle half, as robust as the median to a stray pause or a missed onset but
+less noisy) of at least `MIN_TRANSITS` transits.
 """
 
 from __future__ import annotations
@@ -145,6 +146,14 @@ def onsets(rows: Iterable[tuple[int, str, str, Any]], spec: HomeSpec
     return on, bed, events
 
 
+def interquartile_mean(xs: Sequence[float]) -> float:
+    """The mean of the values left after dropping the lowest and highest quarter (n // 4
+    from each end)."""
+    v = sorted(xs)
+    k = len(v) // 4
+    return statistics.fmean(v[k:len(v) - k])
+
+
 def transits(on: Sequence[tuple[int, str]], bed: Sequence[tuple[int, bool]],
              spec: HomeSpec) -> list[Transit]:
     """Walks between consecutive onsets in rooms a known distance apart."""
@@ -207,7 +216,7 @@ def daily(rows: Sequence[tuple[int, str, str, Any]], spec: HomeSpec, first: date
         f.speeds = [round(w.speed_cm_s, 2) for w in walks[lo:hi]]
         f.transits = len(f.speeds)
         if f.transits >= MIN_TRANSITS:
-            f.walking_speed = round(statistics.median(f.speeds), 2)
+            f.walking_speed = round(interquartile_mean(f.speeds), 2)
         if has_room_sensors:
             lo, hi = bisect.bisect_left(ev_ts, day0), bisect.bisect_left(ev_ts, day1)
             f.activity = hi - lo

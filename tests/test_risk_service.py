@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from detectors.features import daily
 from firmware_stubs.cohort import Person, as_events, cohort_registry, simulate
@@ -22,6 +22,7 @@ from gateway.config.loader import load_registry
 from gateway.ibic.facts import load_facts
 from gateway.ibic.indicators import compute
 from gateway.risk.dataset import cohort_spec, simulated
+from gateway.risk.service import RiskService
 from gateway.risk.train import train
 from gateway.runtime import build_alerting
 from gateway.storage.schema import alerts, audit_log, observations, risk_days
@@ -122,6 +123,14 @@ def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
         assert alert["detail"]["audience"] == "day"
         words = " ".join(f["en"] for f in alert["detail"]["factors"])
         assert "walking" in words
+        # The slowing itself is flagged (detectors/trend.py), once: one alerted day.
+        assert "walking_speed_decline" in alert["detail"]["reasons"]
+        assert alert["detail"]["decline"]["z"] >= 2.5
+        with rt.store.engine.connect() as conn:
+            stored = conn.execute(select(risk_days.c.resident_id, risk_days.c.inputs)
+                                  .where(risk_days.c.status == "scored")).all()
+        alerted = [r.resident_id for r in stored if (r.inputs["decline"] or {}).get("alerted")]
+        assert alerted == ["r-5001"]
 
         # 4. The API: trend with walking speed and levels; audited; scoped.
         client = TestClient(create_app(rt))
@@ -154,3 +163,26 @@ def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
         level = compute("fall_risk_level", facts, period)
         assert level.status == "ok" and level.n == 21
         assert 0 < level.value <= 2  # not low all along
+
+        # 6. Without a model the days are stored as no_model, and the slowing is still
+        # flagged: the decline statistic needs no trained model.
+        class Recorder:
+            def __init__(self) -> None:
+                self.decisions: list = []
+
+            def handle(self, decisions: list) -> None:
+                self.decisions.extend(decisions)
+
+        with rt.store.engine.begin() as conn:
+            conn.execute(delete(risk_days).where(risk_days.c.status != "features"))
+        rec = Recorder()
+        bare = RiskService(rt.store, rt.registry, rt.config, rt.profiles, None,
+                           alerting=rec)  # type: ignore[arg-type]
+        assert bare.run_due(now) == 2 * 21
+        with rt.store.engine.connect() as conn:
+            assert set(conn.execute(select(risk_days.c.status)
+                                    .where(risk_days.c.status != "features")).scalars()
+                       ) == {"no_model"}
+        assert [(d.resident_id, d.detail["reasons"]) for d in rec.decisions] == \
+            [("r-5001", ["walking_speed_decline"])]
+        assert rec.decisions[0].detail["day"] == alert["detail"]["day"]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -177,23 +178,50 @@ def read_csv(features: Path, falls: Path | None) -> Dataset:
 
 def simulated(n: int, days: int, seed: int, first: date | None = None,
               tz: ZoneInfo | None = None, progress: Callable[[int], None] | None = None,
-              courses: list[str] | None = None) -> tuple[Dataset, list[object]]:
+              courses: list[str] | None = None, workers: int = 1
+              ) -> tuple[Dataset, list[object]]:
     """The cohort simulator's residents straight through the feature extractor (no broker):
-    daily features and true falls. Returns the dataset and the simulated people."""
-    from firmware_stubs.cohort import make_cohort, simulate
+    daily features and true falls. Returns the dataset and the simulated people. Each
+    resident is simulated on its own, so `workers` processes give the same result."""
+    from firmware_stubs.cohort import make_cohort
 
     tz = tz or ZoneInfo("Europe/Stockholm")
     first = first or date(2026, 1, 1)
     people = make_cohort(n, seed, days, courses=courses)
     ds = Dataset(source=f"simulated cohort n={n} days={days} seed={seed}")
-    for p in people:
-        rows, truth = simulate(p, first, days, tz, seed)
-        spec = cohort_spec(p.index, p.distances_m, tz)
-        ds.days[p.id] = daily(rows, spec, first, first + timedelta(days=days - 1))
-        ds.falls[p.id] = {t.day for t in truth if t.fell}
+    jobs = [(p, first, days, tz, seed) for p in people]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            results: Iterable[tuple[list[DayFeatures], set[date]]] = \
+                pool.map(_simulate_one, jobs, chunksize=4)
+            _collect(ds, people, results, progress)
+    else:
+        _collect(ds, people, map(_simulate_one, jobs), progress)
+    return ds, list(people)
+
+
+def _simulate_one(job: tuple[object, date, int, ZoneInfo, int]
+                  ) -> tuple[list[DayFeatures], set[date]]:
+    from firmware_stubs.cohort import Person, simulate
+
+    p, first, days, tz, seed = job
+    assert isinstance(p, Person)
+    rows, truth = simulate(p, first, days, tz, seed)
+    spec = cohort_spec(p.index, p.distances_m, tz)
+    return daily(rows, spec, first, first + timedelta(days=days - 1)), \
+        {t.day for t in truth if t.fell}
+
+
+def _collect(ds: Dataset, people: list[Any], results: Iterable[tuple[list[DayFeatures],
+                                                                     set[date]]],
+             progress: Callable[[int], None] | None) -> None:
+    for p, (feats, falls) in zip(people, results, strict=True):
+        ds.days[p.id] = feats
+        ds.falls[p.id] = falls
         if progress is not None:
             progress(1)
-    return ds, list(people)
 
 
 def cohort_spec(index: int, distances_m: dict[str, float], tz: ZoneInfo) -> HomeSpec:

@@ -16,6 +16,8 @@ from sqlalchemy import delete, insert, select
 from detectors.features import DayFeatures, HomeSpec, daily
 from detectors.model import Decision
 from detectors.risk import LONG_BASELINE_DAYS, RECENT_DAYS, Inputs, inputs, rise
+from detectors.trend import BASELINE_DAYS as DECLINE_BASELINE_DAYS
+from detectors.trend import WINDOW_DAYS, Decline, armed, decline
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import beside_config
@@ -27,7 +29,10 @@ from gateway.storage.schema import risk_days
 from gateway.storage.store import Store, now_ms, to_ms
 
 log = logging.getLogger(__name__)
-HISTORY_DAYS = RECENT_DAYS + LONG_BASELINE_DAYS
+HISTORY_DAYS = max(RECENT_DAYS + LONG_BASELINE_DAYS, WINDOW_DAYS + DECLINE_BASELINE_DAYS)
+# How far back the stored decline statistics are read to tell a new slowing from one already
+# alerted on (detectors.trend.armed).
+DECLINE_MEMORY_DAYS = 180
 
 
 def home_spec(res: Resident, config: GatewayConfig, profiles: ProfileLibrary) -> HomeSpec:
@@ -136,12 +141,19 @@ class RiskService:
     # --- scoring ----------------------------------------------------------------------------
 
     def score_day(self, res: Resident, day: date) -> dict[str, Any]:
-        """Features, inputs and (with a model) the score of one complete day; stored, and a
-        rise alert raised when the level rises."""
+        """Features, inputs, the walking-speed decline statistic and (with a model) the
+        score of one complete day; stored, and a rise alert raised when the level rises or
+        a new slowing is flagged (the decline needs no model)."""
         hist = self.history(res, day, HISTORY_DAYS)
         inp = inputs(hist, day, self.config.risk.baseline_days)
+        dec = decline({f.day: f.walking_speed for f in hist}, day)
+        new_decline = dec is not None and dec.flagged and \
+            armed(self._previous_declines(res.id, day))
+        stored_inputs = _inputs(inp)
+        stored_inputs["decline"] = None if dec is None else \
+            dict(dec.as_dict(), alerted=new_decline)
         row: dict[str, Any] = {"resident_id": res.id, "day": day.isoformat(),
-                               "features": hist[-1].as_dict(), "inputs": _inputs(inp),
+                               "features": hist[-1].as_dict(), "inputs": stored_inputs,
                                "probability": None, "level": None, "factors": None,
                                "model_version": None, "computed_ms": now_ms()}
         if self.artefact is None:
@@ -158,11 +170,28 @@ class RiskService:
             conn.execute(delete(risk_days).where(risk_days.c.resident_id == res.id)
                          .where(risk_days.c.day == row["day"]))
             conn.execute(insert(risk_days).values(**row))
-        if row["status"] == "scored":
-            self._check_rise(res, day, row)
+        level_rise = self._level_rise(res, day) if row["status"] == "scored" else None
+        if level_rise is not None or new_decline:
+            self._raise(res, day, row, level_rise, dec if new_decline else None)
         return row
 
-    def _check_rise(self, res: Resident, day: date, row: dict[str, Any]) -> None:
+    def _previous_declines(self, rid: str, day: date) -> list[tuple[float | None, bool]]:
+        """(z, alerted) of the stored days before `day`, oldest first."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(risk_days.c.inputs).where(risk_days.c.resident_id == rid)
+                .where(risk_days.c.day >= (day - timedelta(days=DECLINE_MEMORY_DAYS))
+                       .isoformat())
+                .where(risk_days.c.day < day.isoformat())
+                .where(risk_days.c.status != "features")
+                .order_by(risk_days.c.day)).scalars().all()
+        out: list[tuple[float | None, bool]] = []
+        for inp in rows:
+            d = (inp or {}).get("decline")
+            out.append((None, False) if not d else (d.get("z"), bool(d.get("alerted"))))
+        return out
+
+    def _level_rise(self, res: Resident, day: date) -> tuple[str, str] | None:
         with self.store.engine.connect() as conn:
             levels = conn.execute(
                 select(risk_days.c.day, risk_days.c.level, risk_days.c.status)
@@ -171,16 +200,30 @@ class RiskService:
                 .where(risk_days.c.day <= day.isoformat())
                 .where(risk_days.c.status.in_(("scored", "insufficient_data")))
                 .order_by(risk_days.c.day)).all()
-        found = rise([(date.fromisoformat(r.day), r.level) for r in levels])
-        if found is None or self.alerting is None:
+        return rise([(date.fromisoformat(r.day), r.level) for r in levels])
+
+    def _raise(self, res: Resident, day: date, row: dict[str, Any],
+               level_rise: tuple[str, str] | None, dec: Decline | None) -> None:
+        if self.alerting is None:
             return
-        before, now_level = found
-        detail = {"day": day.isoformat(), "level": now_level, "previous_level": before,
-                  "probability": row["probability"], "factors": row["factors"],
+        factors = list(row["factors"] or [])
+        reasons = []
+        if dec is not None:
+            reasons.append("walking_speed_decline")
+            en, sv = dec.words()
+            # The slowing leads: it is why the alert was raised today.
+            factors = [{"input": "walking_speed_decline", "contribution": dec.z, "en": en,
+                        "sv": sv}] + factors
+        if level_rise is not None:
+            reasons.append("level_rise")
+        detail = {"day": day.isoformat(), "reasons": reasons, "level": row["level"],
+                  "previous_level": None if level_rise is None else level_rise[0],
+                  "probability": row["probability"], "factors": factors,
+                  "decline": None if dec is None else dec.as_dict(),
                   "model_version": row["model_version"], "audience": "day"}
         self.alerting.handle([Decision("raise", "fall_risk_rise", res.id, "fall_risk_rise",
                                        datetime.now(UTC), detail)])
-        log.info("fall risk of %s rose from %s to %s on %s", res.id, before, now_level, day)
+        log.info("fall risk of %s rose on %s (%s)", res.id, day, ", ".join(reasons))
 
     def run_due(self, now: datetime | None = None) -> int:
         """Score every resident's complete days not scored yet (at most catch_up_days back);
@@ -220,6 +263,7 @@ class RiskService:
         series = [{"day": r["day"], "status": r["status"], "probability": r["probability"],
                    "level": r["level"], "factors": r["factors"] or [],
                    "walking_speed": (r["features"] or {}).get("walking_speed"),
+                   "decline": (r["inputs"] or {}).get("decline"),
                    "model_version": r["model_version"]} for r in rows]
         scored = [s for s in series if s["status"] == "scored"]
         model = None if self.artefact is None else {

@@ -13,7 +13,7 @@ from gateway.errors import ConfigError
 from gateway.risk.artefact import Artefact, save
 from gateway.risk.dataset import Dataset, Samples, samples
 
-SPEED_INPUTS = ("speed_change", "speed_change_long", "speed_slope")
+SPEED_INPUTS = ("speed_change", "speed_change_long", "speed_slope", "speed_decline")
 LEVEL_QUANTILES = (0.75, 0.95)
 MIN_FALLS = 10
 MIN_RESIDENTS = 10
