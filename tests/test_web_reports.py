@@ -122,6 +122,8 @@ def test_resident_page_and_reports_render(browser: Browser, mosquitto: Mosquitto
         expect(frame.locator('section.goal[data-goal="g-2"] svg')).to_have_count(2)
         # The fall-risk section says plainly that no model is installed in this set-up.
         expect(page.locator("#risk-summary")).to_contain_text("Ingen fallriskmodell")
+        # ... and that the walking-speed trend has too little measured walking to say.
+        expect(page.locator("#risk-decline")).to_contain_text("för lite mätt gång")
         expect(frame.locator('section.goal[data-goal="g-2"]')).to_contain_text(
             "Ytterdörr öppnad i natt")  # the wandering nights' alerts concern the walk goal
         shot(page, tmp_path, "report-followup.png")

@@ -56,6 +56,13 @@ async function riskTrend() {
   else if (!r.latest) summary.textContent = t("risk_no_score");
   else summary.textContent = t("risk_level") + ": " + t("risk_" + r.latest.level) + " (" +
     Math.round(r.latest.probability * 100) + " %, " + r.latest.day + ")";
+  // The walking-speed decline test needs no model (docs/fall-risk.md).
+  const dec = r.series.filter(s => s.decline).map(s => s.decline);
+  const d = dec.length ? dec[dec.length - 1] : null;
+  document.getElementById("risk-decline").textContent = !d ? t("risk_decline_unknown") :
+    d.flagged ? t("risk_decline_flagged").replace("{drop}", d.drop.toFixed(1))
+      .replace("{recent}", Math.round(d.recent)).replace("{usual}", Math.round(d.usual))
+      .replace("{day}", d.day) : t("risk_decline_none").replace("{day}", d.day);
   if (r.model) document.getElementById("risk-model").textContent = t("risk_model") + " " +
     r.model.version + (r.model.simulated ? " – " + t("risk_simulated") : "");
   const latest = r.latest ? r.latest.factors : [];
