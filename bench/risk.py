@@ -94,11 +94,9 @@ def score(db: Path, residents: int, days: int, seed: int, model_dir: Path) -> No
         feats = daily(rows_of(p.id), cohort_spec(p.index, p.distances_m, TZ), FIRST, last)
         b = time.perf_counter()
         by_day = {f.day: f for f in feats}
-        for f in feats:
-            inp = inputs(by_day, f.day)
-            if inp.scorable:
-                model.score(inp)
-                scored += 1
+        ready = [inp for f in feats if (inp := inputs(by_day, f.day)).scorable]
+        model.score_many(ready)  # a resident's days in one batch, as a catch-up would
+        scored += len(ready)
         t_feat += b - a
         t_score += time.perf_counter() - b
     total = time.perf_counter() - t0

@@ -251,19 +251,29 @@ class RiskModel:
 
     def score(self, inp: Inputs, top: int = 3) -> Score:
         """Probability, level and the top factors that raise the risk."""
-        vec = np.array([inp.vector(self.inputs)], dtype=float)
-        p = float(self.probabilities(vec)[0])
-        contrib = self.contributions(vec)[0]
-        order = np.argsort(-contrib)
-        factors = []
-        for i in order[:top]:
-            if contrib[i] <= 0.05:
-                break
-            name = self.inputs[int(i)]
-            words = describe(name, inp)
-            if words is not None:
-                factors.append(Factor(name, float(contrib[i]), *words))
-        return Score(inp.day, round(p, 4), level_of(p, self.thresholds), factors)
+        return self.score_many([inp], top)[0]
+
+    def score_many(self, inps: Sequence[Inputs], top: int = 3) -> list[Score]:
+        """`score` of many days at once (one pass through scikit-learn, whose per-call
+        overhead is most of the cost of a single day)."""
+        if not inps:
+            return []
+        x = np.array([inp.vector(self.inputs) for inp in inps], dtype=float)
+        probs = self.probabilities(x)
+        contribs = self.contributions(x)
+        out = []
+        for inp, p, contrib in zip(inps, probs, contribs, strict=True):
+            factors = []
+            for i in np.argsort(-contrib)[:top]:
+                if contrib[i] <= 0.05:
+                    break
+                name = self.inputs[int(i)]
+                words = describe(name, inp)
+                if words is not None:
+                    factors.append(Factor(name, float(contrib[i]), *words))
+            out.append(Score(inp.day, round(float(p), 4), level_of(float(p), self.thresholds),
+                             factors))
+        return out
 
 
 def describe(name: str, inp: Inputs) -> tuple[str, str] | None:

@@ -117,6 +117,10 @@ def test_inputs_against_own_baseline() -> None:
     assert inp.values["speed_change"] == -6.0
     assert inp.values["activity_change_pct"] == 0.0
     assert inp.recent["walking_speed"] == 54.0 and inp.usual["walking_speed"] == 60.0
+    # The decline statistic (detectors/trend.py): window = last 14 days (7 at 60, then
+    # i = 8..14 at 54), baseline = the 21 days before at 60 (spread 0 -> floor 0.5 cm/s):
+    # z = 6 * (8 + ... + 14) / (0.5 * sqrt(1015 + 105^2 / 21)) = 462 / 19.62 = 23.55
+    assert inp.values["speed_decline"] == pytest.approx(23.55, abs=0.01)
     words = describe("speed_change", inp)
     assert words is not None
     assert words[0] == "walking speed 10% below usual (54 cm/s, usually 60)"
@@ -202,3 +206,19 @@ def test_artefact_refuses_a_changed_model(tmp_path: Path) -> None:
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ConfigError, match="retrain the model"):
         load(tmp_path / "m")
+
+
+def test_scoring_many_days_at_once_equals_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, len(INPUTS)))
+    y = (x[:, 0] + rng.normal(size=300) < -1).astype(int)
+    model = RiskModel.fit(x, y, np.arange(300) % 15)
+    days = hist([60.0] * 40 + [54.0] * 7)
+    by_day = {f.day: f for f in days}
+    inps = [inputs(by_day, f.day) for f in days[35:]]
+    assert all(i.scorable for i in inps)
+    one = [model.score(i) for i in inps]
+    many = model.score_many(inps)
+    assert [(s.day, s.probability, s.level, [f.as_dict() for f in s.factors]) for s in many] \
+        == [(s.day, s.probability, s.level, [f.as_dict() for f in s.factors]) for s in one]
+    assert model.score_many([]) == []
