@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from detectors.features import DayFeatures
-from detectors.trend import decline
+from detectors.trend import Decline, decline
 
 HORIZON_DAYS = 21
 BASELINE_DAYS = 28
@@ -59,6 +59,7 @@ class Inputs:
     usual: dict[str, float | None]
     days_with_data: int
     baseline_days_with_data: int
+    decline: Decline | None = None  # the walking-speed decline statistic of `day`
 
     @property
     def scorable(self) -> bool:
@@ -150,7 +151,6 @@ def inputs(history: Sequence[DayFeatures] | Mapping[date, DayFeatures], day: dat
                                            MIN_BASELINE_DAYS // 2)),
         "speed_slope": slope,
         "speed_decline": None if dec is None else dec.z,
-        "speed_decline_drop": None if dec is None else dec.drop,
         "night_bathroom_visits": _mean(bath, MIN_RECENT_DAYS),
         "nocturia_2plus_share": (round(sum(1 for b in bath if b >= 2) / len(bath), 4)
                                  if len(bath) >= MIN_RECENT_DAYS else None),
@@ -163,7 +163,7 @@ def inputs(history: Sequence[DayFeatures] | Mapping[date, DayFeatures], day: dat
         "activity_cv": (round(statistics.pstdev(act) / act_mean, 4)
                         if act_mean and len(act) >= MIN_RECENT_DAYS else None),
     }
-    return Inputs(day, values, r, u, len(recent), len(base))
+    return Inputs(day, values, r, u, len(recent), len(base), dec)
 
 
 # --- the model -----------------------------------------------------------------------------
@@ -301,9 +301,9 @@ def describe(name: str, inp: Inputs) -> tuple[str, str] | None:
                 f"gånghastighet {abs(pct):.0f} % {way_sv} vanligt ({now:.0f} cm/s, "
                 f"brukar vara {usual:.0f})")
     if name == "speed_decline":
-        drop = v.get("speed_decline_drop")
-        if drop is None or drop <= 0:
+        if inp.decline is None or inp.decline.drop <= 0:
             return None
+        drop = inp.decline.drop
         return (f"walking speed falling: about {drop:.1f} cm/s slower over the last two weeks",
                 f"gånghastigheten sjunker: ungefär {drop:.1f} cm/s lägre de senaste två "
                 "veckorna")

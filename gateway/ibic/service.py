@@ -4,7 +4,6 @@ the follow-up proposals (scheduled), over the stores the rest of the gateway wri
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from gateway.ibic.goals import STATUSES, GoalStore, current_status
 from gateway.ibic.indicators import DEFINITIONS, Facts, Value, compute
 from gateway.ibic.links import concerns, goals_for_alert
 from gateway.profiles.loader import ProfileLibrary
+from gateway.schedule import Periodic
 from gateway.storage.schema import alerts
 from gateway.storage.store import Store, from_ms, to_ms
 
@@ -52,8 +52,7 @@ class IbicService:
         self.profiles = profiles
         self.goals = GoalStore(store)
         self.tz = ZoneInfo(config.site.timezone)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._schedule: Periodic | None = None
 
     # --- periods -----------------------------------------------------------------------------
 
@@ -219,21 +218,11 @@ class IbicService:
 
     def start(self, every_s: float = 900.0) -> None:
         """Propose due follow-ups now and then every `every_s` seconds."""
-
-        def loop() -> None:
-            while True:
-                try:
-                    self.propose_due()
-                except Exception:  # keep the schedule alive; the next round retries
-                    log.exception("follow-up proposals failed")
-                if self._stop.wait(every_s):
-                    return
-
-        self._thread = threading.Thread(target=loop, name="ibic-followup", daemon=True)
-        self._thread.start()
+        self._schedule = Periodic("ibic-followup", self.propose_due, every_s,
+                                  failed="follow-up proposals failed", join_s=10)
+        self._schedule.start()
 
     def stop(self) -> None:
         """Stop the schedule."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._schedule is not None:
+            self._schedule.stop()

@@ -17,7 +17,7 @@ from detectors.features import DayFeatures, HomeSpec, daily
 from detectors.model import Decision
 from detectors.risk import LONG_BASELINE_DAYS, RECENT_DAYS, Inputs, inputs, rise
 from detectors.trend import BASELINE_DAYS as DECLINE_BASELINE_DAYS
-from detectors.trend import WINDOW_DAYS, Decline, armed, decline
+from detectors.trend import WINDOW_DAYS, Decline, armed
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import beside_config
@@ -25,6 +25,7 @@ from gateway.config.registry import Registry, Resident
 from gateway.ibic.facts import movement_readings
 from gateway.profiles.loader import ProfileLibrary
 from gateway.risk.artefact import Artefact, load
+from gateway.schedule import Periodic
 from gateway.storage.schema import risk_days
 from gateway.storage.store import Store, now_ms, to_ms
 
@@ -73,10 +74,9 @@ class RiskService:
         self.artefact = artefact
         self.alerting = alerting
         self.tz = ZoneInfo(config.site.timezone)
-        self._residents = {r.id: r for r in registry.residents}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._schedule = Periodic("risk", self._round, 900,
+                                  failed="fall-risk scoring round failed")
 
     # --- features ---------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class RiskService:
         a new slowing is flagged (the decline needs no model)."""
         hist = self.history(res, day, HISTORY_DAYS)
         inp = inputs(hist, day, self.config.risk.baseline_days)
-        dec = decline({f.day: f.walking_speed for f in hist}, day)
+        dec = inp.decline
         new_decline = dec is not None and dec.flagged and \
             armed(self._previous_declines(res.id, day))
         stored_inputs = _inputs(inp)
@@ -278,25 +278,16 @@ class RiskService:
 
     def start(self) -> None:
         """Score at start (catching up) and then every 15 minutes."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="risk", daemon=True)
-        self._thread.start()
+        self._schedule.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                n = self.run_due()
-                if n:
-                    log.info("fall risk: %d resident-days scored", n)
-            except Exception:
-                log.exception("fall-risk scoring round failed")
-            self._stop.wait(900)
+    def _round(self) -> None:
+        n = self.run_due()
+        if n:
+            log.info("fall risk: %d resident-days scored", n)
 
     def stop(self) -> None:
         """Stop the schedule."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._schedule.stop()
 
 
 def _inputs(inp: Inputs) -> dict[str, Any]:
