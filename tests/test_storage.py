@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 
 from gateway.ingest.pipeline import BatchRows
-from gateway.storage.migrate import upgrade
-from gateway.storage.schema import dead_letters, device_status, ingest_inflight, observations
+from gateway.storage.engine import make_engine
+from gateway.storage.migrate import alembic_config, upgrade
+from gateway.storage.schema import dead_letters, device_status, ingest_batches, observations
 from gateway.storage.store import Store
 from tests.homes import write_config
 
@@ -26,12 +28,41 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert {"observations", "dead_letters", "device_status", "ingest_inflight",
+    assert {"observations", "dead_letters", "device_status", "ingest_batches",
             "audit_log", "settings", "alerts", "alert_events", "visits",
             "supervision_checks", "supervision_plans", "goals", "resident_needs",
             "goal_events"} <= tables
-    assert version == "0005"
+    assert version == "0006"
     store.close()
+
+
+def test_upgrade_keeps_what_the_old_dedup_log_knew(db_url: str) -> None:
+    """Migration 0006 turns the per-message dedup rows into batches of one: a message the
+    broker redelivers right after the upgrade is still recognised."""
+    upgrade(db_url, "0005")
+    eng = make_engine(db_url)
+    with eng.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO ingest_inflight (client_id, mid, digest, seq, committed_ms) VALUES "
+            "('gw', 7, :a, 41, 1), ('gw', 9, :b, 42, 1), ('other', 7, :b, 5, 1)"),
+            {"a": "a" * 32, "b": "b" * 32})
+    eng.dispose()
+    upgrade(db_url)
+    store = Store(db_url)
+    assert store.last_seq("gw") == 42
+    assert store.redelivered("gw", [(7, "a" * 32), (9, "b" * 32), (7, "b" * 32)], 0) == {7, 9}
+    assert store.redelivered("gw", [(7, "a" * 32), (9, "b" * 32)], 41) == {9}
+    assert store.redelivered("other", [(7, "b" * 32)], 0) == {7}
+    store.commit_batch("gw", BatchRows(), [(7, "c" * 32, 43), (8, "d" * 32, 44)])
+    store.close()
+    command.downgrade(alembic_config(db_url), "0005")  # and back: latest use per packet id
+    eng = make_engine(db_url)
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text("SELECT client_id, mid, digest, seq FROM ingest_inflight "
+                                    "ORDER BY client_id, mid")).all()
+    eng.dispose()
+    assert [tuple(r) for r in rows] == [("gw", 7, "c" * 32, 43), ("gw", 8, "d" * 32, 44),
+                                        ("gw", 9, "b" * 32, 42), ("other", 7, "b" * 32, 5)]
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
@@ -76,7 +107,7 @@ def test_batch_commit_and_reads(db_url: str) -> None:
     assert status["battery"] == 80.0
     assert status["availability"] == "online"
     assert status["last_seen_ms"] == now + 5
-    assert store.count(ingest_inflight) == 2
+    assert store.count(ingest_batches) == 2  # one row per batch
     assert store.last_seq("gw") == 3
     # Packet 1 now holds digest c (seq 3); packet 2 digest b (seq 2).
     assert store.redelivered("gw", [(1, "c" * 32), (2, "b" * 32), (2, "x" * 32)], 0) == {1, 2}

@@ -10,7 +10,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.config.registry import TECHNICAL_KINDS
 from gateway.errors import DecodeError
@@ -21,9 +21,8 @@ from gateway.profiles.types import Decoded
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """One message as it came from the broker."""
+class RawMessage(NamedTuple):
+    """One message as it came from the broker (a tuple: made for every message)."""
 
     topic: str
     payload: bytes
@@ -38,6 +37,27 @@ class RawMessage:
         h.update(b"\0")
         h.update(self.payload)
         return h.hexdigest()
+
+
+class Prepared(NamedTuple):
+    """One message decoded against the registry, before the stateful rules (battery
+    changes, device status, counters) are applied. Made wherever the message is received
+    (the receiver process, normally) and small to send between processes."""
+
+    mid: int
+    qos: int
+    dup: bool
+    received_ms: int
+    digest: str
+    route: tuple[str, str, str | None] | None  # resident, device, room; None = unknown device
+    readings: tuple[tuple[str, Any, int, bool], ...]  # kind, value, ts_ms, clock overridden
+    consent_filtered: int
+    ignored: bool
+    battery: float | None  # battery level in the message's status, if any
+    battery_read: bool  # the battery level is one of the readings already
+    status: dict[str, Any] | None  # battery, linkquality, availability for the device link
+    msg_ts_ms: int
+    dead: tuple[str, bytes, int, str, bool] | None  # topic, payload, size, reason, partial
 
 
 @dataclass
@@ -65,7 +85,13 @@ class BatchRows:
 
 
 class Pipeline:
-    """Decode messages against the registry."""
+    """Decode messages against the registry.
+
+    Two halves: `prepare` is stateless (registry lookup, payload limit, decoding, consent,
+    the device-clock rule) and may run in another process; `assemble` applies what needs
+    the history of earlier messages (battery changes, device status) and builds the rows
+    of one transaction. `process` does both.
+    """
 
     def __init__(self, router: Router, *, max_payload_bytes: int = 262_144,
                  dead_letter_max_bytes: int = 4096,
@@ -80,88 +106,71 @@ class Pipeline:
 
     def process(self, messages: list[RawMessage]) -> BatchRows:
         """Decode every message; never raises for a bad message."""
-        rows = BatchRows()
-        for msg in messages:
-            rows.counters.messages += 1
-            try:
-                self._one(msg, rows)
-            except Exception as exc:  # a decoder bug must not stop ingest
-                log.exception("internal error decoding message on %s", msg.topic)
-                self._dead(rows, msg, f"internal decoder error: {type(exc).__name__}", None,
-                           partial=False)
-        return rows
+        return self.assemble([self.prepare(m) for m in messages])
 
-    def _dead(self, rows: BatchRows, msg: RawMessage, reason: str, device_id: str | None,
-              *, partial: bool) -> None:
-        rows.counters.dead_letters += 1
-        rows.dead_letters.append({
-            "topic": msg.topic[:1024], "payload": msg.payload[:self.dead_letter_max_bytes],
-            "payload_size": len(msg.payload), "reason": reason[:1000],
-            "device_id": device_id, "partial": partial, "received_ms": msg.received_ms,
-        })
+    # --- stateless half -------------------------------------------------------------------
 
-    def _one(self, msg: RawMessage, rows: BatchRows) -> None:
+    def prepare(self, msg: RawMessage) -> Prepared:
+        """Decode one message; never raises for a bad message."""
+        try:
+            return self._prepare(msg)
+        except Exception as exc:  # a decoder bug must not stop ingest
+            log.exception("internal error decoding message on %s", msg.topic)
+            route = self.router.lookup(msg.topic)
+            where = None if route is None else (route.resident_id, route.device_id, route.room)
+            return self._dead(msg, f"internal decoder error: {type(exc).__name__}",
+                              where)._replace(status=None)
+
+    def _dead(self, msg: RawMessage, reason: str,
+              route: tuple[str, str, str | None] | None = None) -> Prepared:
+        return Prepared(msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), route, (), 0,
+                        False, None, False, None if route is None else {}, msg.received_ms,
+                        self._dead_letter(msg, reason, partial=False))
+
+    def _dead_letter(self, msg: RawMessage, reason: str, *,
+                     partial: bool) -> tuple[str, bytes, int, str, bool]:
+        return (msg.topic[:1024], msg.payload[:self.dead_letter_max_bytes], len(msg.payload),
+                reason[:1000], partial)
+
+    def _prepare(self, msg: RawMessage) -> Prepared:
         route = self.router.lookup(msg.topic)
         if route is None:
-            rows.counters.unknown_device += 1
-            self._dead(rows, msg, "unknown device: topic matches no registered device", None,
-                       partial=False)
-            return
+            return self._dead(msg, "unknown device: topic matches no registered device")
+        where = (route.resident_id, route.device_id, route.room)
         if len(msg.payload) > self.max_payload_bytes:
-            self._dead(rows, msg, f"payload of {len(msg.payload)} bytes exceeds the limit of "
-                       f"{self.max_payload_bytes}", route.device_id, partial=False)
-            return
+            too_big = self._dead(msg, f"payload of {len(msg.payload)} bytes exceeds the limit "
+                                      f"of {self.max_payload_bytes}", where)
+            return too_big._replace(status=None)  # not a sign of life of the device
         try:
             decoded: Decoded = DECODERS[route.decoder](msg.payload, route.options)
         except DecodeError as exc:
             log.info("dead letter on %s: %s", msg.topic, exc)
-            self._dead(rows, msg, str(exc), route.device_id, partial=False)
-            self._seen(rows, route.device_id, route.resident_id, msg, {})
-            return
-        if decoded.ignored and not decoded.readings:
-            rows.counters.ignored += 1
-        stored = 0
+            return self._dead(msg, str(exc), where)
         # The message's own time, for readings derived from its status (battery) and for
         # the detectors' device link: its device time if trusted, else receive time.
         msg_ts_ms = self._trusted(decoded.ts, msg.received_ms)[0]
+        readings: list[tuple[str, Any, int, bool]] = []
+        filtered = 0
         for reading in decoded.readings:
             if reading.kind not in TECHNICAL_KINDS and reading.kind not in route.consent:
-                rows.counters.consent_filtered += 1
+                filtered += 1
                 continue
             ts_ms, overridden = self._trusted(reading.ts, msg.received_ms)
-            rows.counters.clock_overrides += overridden
-            rows.observations.append({
-                "resident_id": route.resident_id, "device_id": route.device_id,
-                "kind": reading.kind, "value": reading.value, "ts_ms": ts_ms,
-                "received_ms": msg.received_ms, "room": route.room,
-                "clock_override": overridden,
-            })
-            stored += 1
+            readings.append((reading.kind, reading.value, ts_ms, overridden))
         battery = decoded.status.get("battery")
-        if battery is not None and any(r.kind == "battery" for r in decoded.readings):
-            self.last_battery[route.device_id] = float(battery)  # stored as a reading above
-        elif battery is not None:
-            # Stored only when it changed by a point or more since the last stored level.
-            previous = self.last_battery.get(route.device_id)
-            if previous is None or abs(previous - float(battery)) >= 1.0:
-                rows.observations.append({
-                    "resident_id": route.resident_id, "device_id": route.device_id,
-                    "kind": "battery", "value": float(battery), "ts_ms": msg_ts_ms,
-                    "received_ms": msg.received_ms, "room": route.room,
-                    "clock_override": False,
-                })
-                stored += 1
-                # Compare with the last *stored* level, so slow drift is still recorded.
-                self.last_battery[route.device_id] = float(battery)
-        rows.counters.observations += stored
-        if decoded.problems:
-            self._dead(rows, msg, "; ".join(decoded.problems), route.device_id,
-                       partial=bool(decoded.readings))
         status = dict(decoded.status)
         for reading in decoded.readings:
             if reading.kind == "availability":
                 status["availability"] = reading.value
-        self._seen(rows, route.device_id, route.resident_id, msg, status, msg_ts_ms)
+        dead: tuple[str, bytes, int, str, bool] | None = None
+        if decoded.problems:
+            dead = self._dead_letter(msg, "; ".join(decoded.problems),
+                                     partial=bool(decoded.readings))
+        return Prepared(
+            msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), where, tuple(readings),
+            filtered, bool(decoded.ignored) and not decoded.readings,
+            None if battery is None else float(battery),
+            any(r.kind == "battery" for r in decoded.readings), status, msg_ts_ms, dead)
 
     def _trusted(self, ts: datetime | None, received_ms: int) -> tuple[int, bool]:
         if ts is None:
@@ -171,15 +180,65 @@ class Pipeline:
             return received_ms, True
         return ts_ms, False
 
+    # --- stateful half --------------------------------------------------------------------
+
+    def assemble(self, prepared: list[Prepared]) -> BatchRows:
+        """Rows of one transaction from prepared messages, in order."""
+        rows = BatchRows()
+        c = rows.counters
+        observations = rows.observations
+        for p in prepared:
+            c.messages += 1
+            route = p.route
+            if p.dead is not None:
+                topic, payload, size, reason, partial = p.dead
+                c.dead_letters += 1
+                rows.dead_letters.append({
+                    "topic": topic, "payload": payload, "payload_size": size, "reason": reason,
+                    "device_id": None if route is None else route[1], "partial": partial,
+                    "received_ms": p.received_ms})
+            if route is None:
+                c.unknown_device += 1
+                continue
+            resident_id, device_id, room = route
+            c.ignored += p.ignored
+            c.consent_filtered += p.consent_filtered
+            for kind, value, ts_ms, overridden in p.readings:
+                c.clock_overrides += overridden
+                observations.append({
+                    "resident_id": resident_id, "device_id": device_id, "kind": kind,
+                    "value": value, "ts_ms": ts_ms, "received_ms": p.received_ms, "room": room,
+                    "clock_override": overridden})
+            c.observations += len(p.readings)
+            battery = p.battery
+            if battery is not None and p.battery_read:
+                self.last_battery[device_id] = battery  # stored as a reading above
+            elif battery is not None:
+                # Stored only when it changed by a point or more since the last stored level.
+                previous = self.last_battery.get(device_id)
+                if previous is None or abs(previous - battery) >= 1.0:
+                    observations.append({
+                        "resident_id": resident_id, "device_id": device_id, "kind": "battery",
+                        "value": battery, "ts_ms": p.msg_ts_ms, "received_ms": p.received_ms,
+                        "room": room, "clock_override": False})
+                    c.observations += 1
+                    # Compare with the last *stored* level, so slow drift is still recorded.
+                    self.last_battery[device_id] = battery
+            if p.status is not None:
+                self._seen(rows, device_id, resident_id, p.received_ms, p.status, p.msg_ts_ms)
+        return rows
+
     @staticmethod
-    def _seen(rows: BatchRows, device_id: str, resident_id: str, msg: RawMessage,
-              status: dict[str, Any], event_ms: int | None = None) -> None:
+    def _seen(rows: BatchRows, device_id: str, resident_id: str, received_ms: int,
+              status: dict[str, Any], event_ms: int) -> None:
         """Device link entry: receive time for the link table, event time for detectors."""
-        entry = rows.status.setdefault(device_id, {"device_id": device_id,
-                                                   "resident_id": resident_id})
-        entry["last_seen_ms"] = max(entry.get("last_seen_ms", 0), msg.received_ms)
-        entry["event_ms"] = max(entry.get("event_ms", 0),
-                                msg.received_ms if event_ms is None else event_ms)
+        entry = rows.status.get(device_id)
+        if entry is None:
+            entry = rows.status[device_id] = {"device_id": device_id,
+                                              "resident_id": resident_id,
+                                              "last_seen_ms": 0, "event_ms": 0}
+        entry["last_seen_ms"] = max(entry["last_seen_ms"], received_ms)
+        entry["event_ms"] = max(entry["event_ms"], event_ms)
         for key in ("battery", "linkquality", "availability"):
             if key in status:
                 entry[key] = status[key]

@@ -1,14 +1,16 @@
 """The MQTT client side of ingest, in this process (thread) or in a child process.
 
-paho-mqtt parses every packet in Python; sharing one interpreter lock with the decoder and
-the database commit halves both. The default therefore runs the paho client in a child
-process that forwards messages in batches over a pipe and sends the PUBACKs it is told to
-send (docs/performance.md has the measurements). Either way the gateway process decides
-when a message is acknowledged: only after it is committed.
+Receiving and decoding share one interpreter lock with the database commit if they run in
+the gateway process. The default therefore runs the MQTT client in a child process that
+also does the stateless half of decoding (Pipeline.prepare), forwards the prepared messages
+in batches over a pipe and sends the PUBACKs it is told to send (docs/performance.md has
+the measurements). With MQTT 3.1.1 that client is wire_client.py; with MQTT 5, and in the
+thread receiver, it is paho-mqtt. Either way the gateway process decides when a message is
+acknowledged: only after it is committed.
 
 Messages and connection changes reach the writer through one callback, in order:
-`deliver(generation, message)` and `connected(generation, ok)`; a new generation starts at
-every (re)connect.
+`deliver(generation, prepared message)` and `connected(generation, ok)`; a new generation
+starts at every (re)connect.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config.gateway import MqttConfig
 from gateway.config.loader import secret
-from gateway.ingest.pipeline import RawMessage
+from gateway.ingest import pipe
+from gateway.ingest.pipeline import Pipeline, Prepared, RawMessage
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_CHUNK = 500
-Deliver = Callable[[int, RawMessage], None]
+Deliver = Callable[[int, list[Prepared] | bytes, int], None]  # generation, chunk, count
 Connected = Callable[[int, bool], None]
 RawTuple = tuple[str, bytes, int, int, bool, int]
 GENERATIONS_PER_CHILD = 1_000_000
@@ -125,10 +128,12 @@ class MqttSession:
 class ThreadReceiver:
     """paho in this process (simplest; used where one core is all there is)."""
 
-    def __init__(self, cfg: MqttConfig, topics: list[str], deliver: Deliver,
-                 connected: Connected) -> None:
+    def __init__(self, cfg: MqttConfig, topics: list[str], pipeline: Pipeline,
+                 deliver: Deliver, connected: Connected) -> None:
+        prepare = pipeline.prepare
         self.session = MqttSession(
-            cfg, topics, lambda gen, t: deliver(gen, RawMessage(*t)), connected)
+            cfg, topics, lambda gen, t: deliver(gen, [prepare(RawMessage._make(t))], 1),
+            connected)
 
     def start(self) -> None:
         """Start the client."""
@@ -144,7 +149,8 @@ class ThreadReceiver:
 
 
 def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
-                topics: list[str], log_level: str, json_logs: bool = False) -> None:
+                topics: list[str], pipeline: Pipeline, log_level: str,
+                json_logs: bool = False) -> None:
     """Entry point of the receiver process.
 
     `cfg` arrives pickled, secrets included (its JSON form would mask the password).
@@ -156,29 +162,37 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging(log_level, json_logs)
+    if cfg.protocol == "3.1.1":
+        from gateway.ingest.wire_client import WireSession
+
+        WireSession(cfg, topics, conn, pipeline.prepare).run()
+        return
     send_lock = threading.Lock()
     flush_lock = threading.Lock()
-    buf: deque[tuple[int, RawTuple]] = deque()
+    buf: deque[tuple[int, Prepared]] = deque()
 
-    def send(item: Any) -> None:
+    def send(frame: bytes) -> None:
         with send_lock:
-            conn.send(item)
+            conn.send_bytes(frame)
 
     def on_state(gen: int, up: bool) -> None:
         # Flush what belongs to the old connection first, so order is kept.
         flush()
-        send(("state", gen, up))
+        send(pipe.control_frame(("state", gen, up)))
 
     def flush() -> None:
         with flush_lock:  # paho's thread (on_state) and the main loop both flush
             while buf:
-                items: list[RawTuple] = []
+                items: list[Prepared] = []
                 gen = buf[0][0]
                 while buf and buf[0][0] == gen and len(items) < 2000:
                     items.append(buf.popleft()[1])
-                send(("msgs", gen, items))
+                send(pipe.msgs_frame(gen, items))
 
-    session = MqttSession(cfg, topics, lambda gen, t: buf.append((gen, t)), on_state)
+    prepare = pipeline.prepare
+    session = MqttSession(cfg, topics,
+                          lambda gen, t: buf.append((gen, prepare(RawMessage._make(t)))),
+                          on_state)
     session.start()
     try:
         while True:
@@ -189,7 +203,7 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
                 elif cmd[0] == "stop":
                     flush()
                     session.stop()
-                    send(("stopped", session.generation, False))
+                    send(pipe.control_frame(("stopped", session.generation, False)))
                     return
             if buf:
                 flush()
@@ -207,16 +221,18 @@ def json_logging_on() -> bool:
 
 
 class ProcessReceiver:
-    """paho in a child process; batches over a pipe, PUBACKs on command.
+    """The MQTT client and decoding in a child process; batches over a pipe, PUBACKs on
+    command.
 
     If the child dies it is started again after a second; the broker redelivers whatever
     it had not acknowledged.
     """
 
-    def __init__(self, cfg: MqttConfig, topics: list[str], deliver: Deliver,
-                 connected: Connected) -> None:
+    def __init__(self, cfg: MqttConfig, topics: list[str], pipeline: Pipeline,
+                 deliver: Deliver, connected: Connected) -> None:
         self.cfg = cfg
         self.topics = topics
+        self.pipeline = pipeline
         self.deliver = deliver
         self.connected = connected
         self._ctx = multiprocessing.get_context("spawn")
@@ -230,7 +246,7 @@ class ProcessReceiver:
     def _spawn(self) -> None:
         conn, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_child_main, name="tillsyn-mqtt-receiver",
-                                 args=(child, self.cfg, self.topics,
+                                 args=(child, self.cfg, self.topics, self.pipeline,
                                        logging.getLevelName(logging.getLogger().level),
                                        json_logging_on()),
                                  daemon=True)
@@ -252,7 +268,7 @@ class ProcessReceiver:
             conn = self.conn
             assert conn is not None
             try:
-                item = conn.recv()
+                frame = conn.recv_bytes()
             except (EOFError, OSError):
                 if self._stopping:
                     return
@@ -267,11 +283,14 @@ class ProcessReceiver:
                 self._spawn()
                 continue
             # Generations restart at 1 in a new child: make them unique across restarts.
-            kind, gen = item[0], item[1] + GENERATIONS_PER_CHILD * self.restarts
-            if kind == "msgs":
-                for t in item[2]:
-                    deliver(gen, RawMessage(*t))
-            elif kind == "state":
+            offset = GENERATIONS_PER_CHILD * self.restarts
+            if pipe.is_msgs(frame):
+                gen, count = pipe.msgs_header(frame)
+                deliver(gen + offset, frame, count)  # opened by the writer thread
+                continue
+            item = pipe.open_control(frame)
+            kind, gen = item[0], item[1] + offset
+            if kind == "state":
                 self.connected(gen, item[2])
             elif kind == "stopped":
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from gateway.config.registry import Device, Registry, Resident
 from gateway.profiles.loader import ProfileLibrary
@@ -32,6 +33,15 @@ class Router:
             profile = library.get(device.profile)
             for channel in profile.channels:
                 self._routes[device.source + channel.suffix] = _route(resident, device, channel)
+
+    def __getstate__(self) -> dict[str, tuple[object, ...]]:
+        # For the receiver process: MappingProxyType does not pickle, so send plain dicts.
+        return {topic: (r.resident_id, r.device_id, r.room, r.decoder, dict(r.options),
+                        r.consent) for topic, r in self._routes.items()}
+
+    def __setstate__(self, state: dict[str, tuple[Any, ...]]) -> None:
+        self._routes = {topic: Route(res, dev, room, decoder, MappingProxyType(options), consent)
+                        for topic, (res, dev, room, decoder, options, consent) in state.items()}
 
     def lookup(self, topic: str) -> Route | None:
         """Route for a topic, or None for a device not in the registry."""

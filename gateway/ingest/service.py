@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from gateway.config.gateway import MqttConfig
 from gateway.errors import StorageError
-from gateway.ingest.pipeline import Pipeline, RawMessage
+from gateway.ingest import pipe
+from gateway.ingest.pipeline import Pipeline, Prepared
 from gateway.ingest.receiver import ProcessReceiver, ThreadReceiver
 from gateway.ingest.router import Router
 from gateway.metrics import Metrics
@@ -47,7 +48,10 @@ class IngestService:
         self.metrics = metrics
         self.batch_max = batch_max
         self.client_id = mqtt_config.client_id
-        self._queue: deque[tuple[int, RawMessage]] = deque()
+        # (generation, prepared messages or a batch frame the writer opens, see pipe.py)
+        self._queue: deque[tuple[int, list[Prepared] | bytes]] = deque()
+        self._delivered = 0  # messages put in the queue (receiver side only)
+        self._taken = 0  # messages taken out (writer only)
         self._generation = 0
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -63,12 +67,13 @@ class IngestService:
                                     None] | None = None
         cls = ProcessReceiver if receiver == "process" else ThreadReceiver
         self.receiver: ProcessReceiver | ThreadReceiver = cls(
-            mqtt_config, router.topics(), self._deliver, self._connection)
+            mqtt_config, router.topics(), pipeline, self._deliver, self._connection)
 
     # --- from the receiver ----------------------------------------------------------------
 
-    def _deliver(self, generation: int, message: RawMessage) -> None:
-        self._queue.append((generation, message))
+    def _deliver(self, generation: int, chunk: list[Prepared] | bytes, count: int) -> None:
+        self._queue.append((generation, chunk))
+        self._delivered += count
 
     def _connection(self, generation: int, up: bool) -> None:
         if up:
@@ -100,49 +105,59 @@ class IngestService:
         self.connected = False
 
     def queue_depth(self) -> int:
-        """Messages received but not yet committed."""
-        return len(self._queue)
+        """Messages received but not yet taken for a commit."""
+        return self._delivered - self._taken
 
     # --- writer ---------------------------------------------------------------------------
 
-    def _take(self) -> list[tuple[int, RawMessage]]:
+    def _take(self) -> list[tuple[int, list[Prepared]]]:
+        """Up to batch_max messages, as (generation, messages) runs in arrival order."""
         q = self._queue
-        batch: list[tuple[int, RawMessage]] = []
-        while q and len(batch) < self.batch_max:
-            batch.append(q.popleft())
-        return batch
+        runs: list[tuple[int, list[Prepared]]] = []
+        n = 0
+        while q and n < self.batch_max:
+            generation, chunk = q.popleft()
+            items = pipe.open_msgs(chunk) if isinstance(chunk, bytes) else chunk
+            room = self.batch_max - n
+            if len(items) > room:
+                q.appendleft((generation, items[room:]))
+                items = items[:room]
+            runs.append((generation, items))
+            n += len(items)
+        self._taken += n
+        return runs
 
     def _write_loop(self) -> None:
         while not self._stop.is_set():
-            batch = self._take()
-            self.metrics.queue_depth.set(len(self._queue))
-            if not batch:
+            runs = self._take()
+            self.metrics.queue_depth.set(self.queue_depth())
+            if not runs:
                 time.sleep(0.002)
                 continue
             generation = self._generation
-            current = [m for g, m in batch if g == generation]
+            current = [m for g, items in runs if g == generation for m in items]
             if current:
                 self._commit(current, generation)
 
-    def _commit(self, batch: list[RawMessage], generation: int) -> None:
-        digests = [m.digest() for m in batch]
-        dup_candidates = [(m.mid, d) for m, d in zip(batch, digests, strict=True) if m.dup]
+    def _commit(self, batch: list[Prepared], generation: int) -> None:
+        dup_candidates = [(m.mid, m.digest) for m in batch if m.dup]
         redelivered = self._until_stored(lambda: self.store.redelivered(
             self.client_id, dup_candidates, self._min_dup_seq))
         if redelivered is None:
             return
-        fresh: list[RawMessage] = []
+        fresh: list[Prepared] = []
         inflight: list[tuple[int, str, int]] = []
         seen_here: set[tuple[int, str]] = set()
         seq = self._seq
-        for m, d in zip(batch, digests, strict=True):
-            if (m.dup and m.mid in redelivered) or (m.mid, d) in seen_here:
+        for m in batch:
+            key = (m.mid, m.digest)
+            if (m.dup and m.mid in redelivered) or key in seen_here:
                 continue
-            seen_here.add((m.mid, d))
+            seen_here.add(key)
             seq += 1
             fresh.append(m)
-            inflight.append((m.mid, d, seq))
-        rows = self.pipeline.process(fresh)
+            inflight.append((m.mid, m.digest, seq))
+        rows = self.pipeline.assemble(fresh)
         rows.counters.redeliveries = len(batch) - len(fresh)
         if self._until_stored(
                 lambda: self.store.commit_batch(self.client_id, rows, inflight)) is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
+import struct
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from gateway.storage.schema import (
     audit_log,
     dead_letters,
     device_status,
-    ingest_inflight,
+    ingest_batches,
     observations,
     settings,
 )
@@ -51,11 +52,27 @@ _INGEST_SQL = {
               "battery = COALESCE(excluded.battery, device_status.battery), "
               "linkquality = COALESCE(excluded.linkquality, device_status.linkquality), "
               "availability = COALESCE(excluded.availability, device_status.availability)",
-    "inflight": "INSERT INTO ingest_inflight (client_id, mid, digest, seq, committed_ms) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id, mid) DO UPDATE SET "
-                "digest = excluded.digest, seq = excluded.seq, "
-                "committed_ms = excluded.committed_ms",
+    "batch": "INSERT INTO ingest_batches (client_id, last_seq, first_seq, entries, "
+             "committed_ms) VALUES (?, ?, ?, ?, ?)",
+    "prune": "DELETE FROM ingest_batches WHERE client_id = ? AND last_seq < ?",
 }
+
+
+# Batches of the dedup log older than this many messages are deleted (a redelivery can
+# only be one of the last in-flight-window messages; this is many windows).
+DEDUP_KEEP = 200_000
+_ENTRY = struct.Struct(">H16s")
+
+
+def pack_entries(inflight: list[tuple[int, str, int]]) -> bytes:
+    """Packet id and digest (32 hex digits) of each message of a batch, in commit order."""
+    pack = _ENTRY.pack
+    return b"".join([pack(mid, bytes.fromhex(digest)) for mid, digest, _ in inflight])
+
+
+def unpack_entries(entries: bytes) -> list[tuple[int, str]]:
+    """(packet id, digest) of each message of a batch, in commit order."""
+    return [(mid, digest.hex()) for mid, digest in _ENTRY.iter_unpack(entries)]
 
 
 class Store:
@@ -84,31 +101,35 @@ class Store:
     def last_seq(self, client_id: str) -> int:
         """Highest commit sequence number for this MQTT session."""
         with self.engine.connect() as conn:
-            value = conn.execute(select(func.max(ingest_inflight.c.seq))
-                                 .where(ingest_inflight.c.client_id == client_id)).scalar()
+            value = conn.execute(select(func.max(ingest_batches.c.last_seq))
+                                 .where(ingest_batches.c.client_id == client_id)).scalar()
         return int(value or 0)
 
     def redelivered(self, client_id: str, candidates: list[tuple[int, str]],
                     min_seq: int) -> set[int]:
         """Packet ids among `candidates` (mid, digest) that we committed already.
 
-        Only rows committed late enough to have still been in flight when the connection
-        broke count (seq > min_seq); an older row with the same packet id belongs to an
-        earlier message that the broker had already seen acknowledged.
+        Only messages committed late enough to have still been in flight when the
+        connection broke count (seq > min_seq); an older one with the same packet id was
+        an earlier message that the broker had already seen acknowledged. Where a packet
+        id was used twice in that window, its latest use counts.
         """
         if not candidates:
             return set()
-        mids = [m for m, _ in candidates]
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(ingest_inflight.c.mid, ingest_inflight.c.digest)
-                    .where(ingest_inflight.c.client_id == client_id)
-                    .where(ingest_inflight.c.mid.in_(mids))
-                    .where(ingest_inflight.c.seq > min_seq)).all()
+                    select(ingest_batches.c.first_seq, ingest_batches.c.entries)
+                    .where(ingest_batches.c.client_id == client_id)
+                    .where(ingest_batches.c.last_seq > min_seq)
+                    .order_by(ingest_batches.c.last_seq)).all()
         except SQLAlchemyError as exc:
             raise StorageError(f"redelivery lookup failed: {type(exc).__name__}") from None
-        known = {int(m): d for m, d in rows}
+        known: dict[int, str] = {}
+        for first_seq, entries in rows:
+            for i, (mid, digest) in enumerate(unpack_entries(bytes(entries))):
+                if first_seq + i > min_seq:
+                    known[mid] = digest
         return {m for m, d in candidates if known.get(m) == d}
 
     def commit_batch(self, client_id: str, rows: BatchRows,
@@ -141,8 +162,12 @@ class Store:
                          s.get("linkquality"), s.get("availability"))
                         for s in rows.status.values()])
                 if inflight:
-                    conn.exec_driver_sql(sql["inflight"], [
-                        (client_id, mid, digest, seq, ts) for mid, digest, seq in inflight])
+                    first, last = inflight[0][2], inflight[-1][2]
+                    if last - first + 1 != len(inflight):
+                        raise ValueError("a batch's sequence numbers must be consecutive")
+                    conn.exec_driver_sql(sql["batch"], (client_id, last, first,
+                                                        pack_entries(inflight), ts))
+                    conn.exec_driver_sql(sql["prune"], (client_id, last - DEDUP_KEEP))
         except SQLAlchemyError as exc:
             raise StorageError(f"commit failed: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0][:200]}") from None
