@@ -11,12 +11,15 @@ class Publisher:
     """Publish and wait until the broker has taken every message."""
 
     def __init__(self, url: str, client_id: str = "test-publisher",
-                 username: str | None = None, password: str | None = None) -> None:
+                 username: str | None = None, password: str | None = None,
+                 ca_file: str | None = None) -> None:
         host, port = url.split("://", 1)[1].rsplit(":", 1)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5)
         if username is not None:
             self.client.username_pw_set(username, password)
+        if url.startswith("mqtts://"):
+            self.client.tls_set(ca_certs=ca_file)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.connect(host, int(port))

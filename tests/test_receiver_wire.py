@@ -1,0 +1,103 @@
+"""The receiver's own MQTT 3.1.1 client against a real Mosquitto: TLS with a private CA,
+keep-alive through idle periods, and a TLS server it must not trust."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.storage.schema import observations
+from tests.homes import running_ingest
+from tests.mqtt_client import Publisher
+from tests.support import Mosquitto, wait_for
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A private CA and a server certificate for localhost, made with openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is installed by scripts/system-deps.sh"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / name for name in
+             ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "ext.cnf")}
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=Tillsyn test CA", "-keyout", str(files["ca.key"]),
+        "-out", str(files["ca.crt"]))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", str(files["server.key"]), "-out", str(files["server.csr"]))
+    files["ext.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
+        "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-days", "2",
+        "-extfile", str(files["ext.cnf"]), "-out", str(files["server.crt"]))
+    for path in files.values():  # mosquitto drops to its own user when started as root
+        os.chmod(path, 0o644)
+    return files
+
+
+@pytest.fixture
+def tls_broker() -> Iterator[tuple[Mosquitto, dict[str, Path]]]:
+    broker = Mosquitto()
+    # In the broker's own folder: mosquitto drops to its own user, who cannot enter tmp_path.
+    certs = _certificates(broker.dir / "certs")
+    broker.extra = (f"cafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\n"
+                    f"keyfile {certs['server.key']}\ntls_version tlsv1.2\n")
+    broker.start()
+    yield broker, certs
+    broker.cleanup()
+
+
+def test_tls_with_a_private_ca(tls_broker: tuple[Mosquitto, dict[str, Path]],
+                               tmp_path: Path) -> None:
+    broker, certs = tls_broker
+    url = f"mqtts://localhost:{broker.port}"
+    with running_ingest(tmp_path, url, f"sqlite:///{tmp_path}/t.db", "gw-tls",
+                        mqtt={"ca_file": str(certs["ca.crt"])}) as (rt, ingest):
+        with Publisher(url, client_id="pub-tls", ca_file=str(certs["ca.crt"])) as pub:
+            pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 30)
+        wait_for(lambda: rt.store.count(observations) == 30, what="30 stored over TLS")
+        assert ingest.connected
+
+
+def test_tls_server_not_signed_by_our_ca_is_refused(
+        tls_broker: tuple[Mosquitto, dict[str, Path]], tmp_path: Path) -> None:
+    broker, _ = tls_broker
+    other = _certificates(tmp_path / "other")  # a CA that did not sign the broker
+    from gateway.runtime import build_ingest, load_runtime
+    from tests.homes import write_config
+
+    cfg = write_config(tmp_path, f"mqtts://localhost:{broker.port}",
+                       f"sqlite:///{tmp_path}/t.db", client_id="gw-untrusted",
+                       mqtt={"ca_file": str(other["ca.crt"])})
+    rt = load_runtime(cfg)
+    ingest = build_ingest(rt)
+    ingest.start()
+    try:
+        time.sleep(3.0)  # first attempt and a retry
+        assert not ingest.connected
+        assert ingest.receiver.proc.is_alive()  # keeps retrying, does not crash
+    finally:
+        ingest.stop()
+        rt.store.close()
+
+
+def test_keepalive_holds_an_idle_connection(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Mosquitto drops a client that sends nothing for 1.5 x its keep-alive: the receiver
+    must ping while nothing happens (keep-alive 5 s, idle 9 s)."""
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", "gw-idle",
+                        mqtt={"keepalive": 5}) as (rt, ingest):
+        generation = ingest._generation
+        time.sleep(9.0)
+        assert ingest.connected
+        assert ingest._generation == generation  # no reconnect happened
+        with Publisher(mosquitto.url, client_id="pub-idle") as pub:
+            pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')])
+        wait_for(lambda: rt.store.count(observations) == 1, what="stored after idling")
