@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.storage.schema import observations
+from gateway.storage.schema import dead_letters, observations
 from tests.homes import running_ingest
 from tests.mqtt_client import Publisher
 from tests.support import Mosquitto, wait_for
@@ -101,3 +101,22 @@ def test_keepalive_holds_an_idle_connection(mosquitto: Mosquitto, tmp_path: Path
         with Publisher(mosquitto.url, client_id="pub-idle") as pub:
             pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')])
         wait_for(lambda: rt.store.count(observations) == 1, what="stored after idling")
+
+
+@pytest.mark.parametrize(("protocol", "receiver"), [("3.1.1", "process"), ("5", "process"),
+                                                    ("3.1.1", "thread")])
+def test_every_receiver_kind_stores_and_dead_letters(
+        mosquitto: Mosquitto, tmp_path: Path, protocol: str, receiver: str) -> None:
+    """Own 3.1.1 subscriber, paho with MQTT 5 in the receiver process, paho in a thread:
+    the same messages give the same rows."""
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                        f"gw-{protocol}-{receiver}",
+                        mqtt={"protocol": protocol, "receiver": receiver}) as (rt, ingest):
+        with Publisher(mosquitto.url, client_id=f"pub-{protocol}-{receiver}") as pub:
+            pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}')] * 100
+                             + [("zigbee2mqtt/hall-pir-0", b'{"occupancy":')]
+                             + [("zigbee2mqtt/door-0", b'{"contact":false}')] * 100)
+        wait_for(lambda: ingest.committed_messages >= 201, what="201 committed")
+        assert rt.store.count(observations, kind="motion") == 100
+        assert rt.store.count(observations, kind="contact") == 100
+        assert rt.store.count(dead_letters) == 1
