@@ -120,3 +120,21 @@ def test_every_receiver_kind_stores_and_dead_letters(
         assert rt.store.count(observations, kind="motion") == 100
         assert rt.store.count(observations, kind="contact") == 100
         assert rt.store.count(dead_letters) == 1
+
+
+def test_a_huge_message_is_refused_and_ingest_goes_on(mosquitto: Mosquitto,
+                                                      tmp_path: Path) -> None:
+    """A 20 MB payload (many socket reads) on a registered topic: one dead letter naming
+    the limit, and the messages around it are stored."""
+    with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
+                        "gw-huge") as (rt, ingest):
+        with Publisher(mosquitto.url, client_id="pub-huge") as pub:
+            pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy":true}'),
+                              ("zigbee2mqtt/hall-pir-0", b"{" + b" " * 20_000_000 + b"}"),
+                              ("zigbee2mqtt/door-0", b'{"contact":false}')])
+        wait_for(lambda: ingest.committed_messages >= 3, 60, what="3 committed")
+        assert rt.store.count(observations) == 2
+        dead = rt.store.dead_letters()
+        assert len(dead) == 1
+        assert "exceeds the limit" in dead[0]["reason"]
+        assert dead[0]["payload_size"] == 20_000_002

@@ -112,3 +112,10 @@ def test_arbitrary_bytes_never_raise_anything_but_a_protocol_error(data: bytes) 
     except wire.ProtocolError:
         return
     assert 0 <= used <= len(data)
+
+
+def test_packet_size_from_the_header() -> None:
+    assert wire.packet_size(b"\x32") is None
+    assert wire.packet_size(b"\x32\x0c\x00") == 14
+    assert wire.packet_size(b"\x32\xc1") is None  # second length byte still to come
+    assert wire.packet_size(b"\x32\xc1\x02") == 3 + 321

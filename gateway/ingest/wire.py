@@ -95,6 +95,21 @@ def suback_failures(body: bytes) -> tuple[int, int]:
     return int.from_bytes(body[:2], "big"), sum(1 for code in body[2:] if code == 0x80)
 
 
+def packet_size(data: bytes) -> int | None:
+    """Total size of the packet that starts `data`, or None while its header is incomplete.
+
+    Lets the receiver collect a large packet's bytes without parsing them again and again."""
+    length = 0
+    shift = 0
+    for i in range(1, min(len(data), 5)):
+        byte = data[i]
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return i + 1 + length
+        shift += 7
+    return None
+
+
 def parse(data: bytes, received_ms: int, publishes: list[Publish],
           others: list[tuple[int, bytes]]) -> int:
     """Parse whole packets from `data`; returns how many bytes were used (a partial packet
