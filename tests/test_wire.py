@@ -119,3 +119,10 @@ def test_packet_size_from_the_header() -> None:
     assert wire.packet_size(b"\x32\x0c\x00") == 14
     assert wire.packet_size(b"\x32\xc1") is None  # second length byte still to come
     assert wire.packet_size(b"\x32\xc1\x02") == 3 + 321
+
+
+def test_subscription_chunks_and_shared_prefix() -> None:
+    topics = [f"t/{i}" for i in range(5)]
+    assert wire.subscription_chunks(topics, None, chunk=2) == [["t/0", "t/1"], ["t/2", "t/3"],
+                                                               ["t/4"]]
+    assert wire.subscription_chunks(topics[:1], "gw") == [["$share/gw/t/0"]]

@@ -118,14 +118,16 @@ class Pipeline:
             log.exception("internal error decoding message on %s", msg.topic)
             route = self.router.lookup(msg.topic)
             where = None if route is None else (route.resident_id, route.device_id, route.room)
-            return self._dead(msg, f"internal decoder error: {type(exc).__name__}",
-                              where)._replace(status=None)
+            return self._dead(msg, f"internal decoder error: {type(exc).__name__}", where,
+                              seen=False)
 
     def _dead(self, msg: RawMessage, reason: str,
-              route: tuple[str, str, str | None] | None = None) -> Prepared:
+              route: tuple[str, str, str | None] | None = None, *, seen: bool = True) -> Prepared:
+        """A message that gives no readings. `seen`: it still counts as a sign of life of
+        its (registered) device."""
         return Prepared(msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), route, (), 0,
-                        False, None, False, None if route is None else {}, msg.received_ms,
-                        self._dead_letter(msg, reason, partial=False))
+                        False, None, False, {} if seen and route is not None else None,
+                        msg.received_ms, self._dead_letter(msg, reason, partial=False))
 
     def _dead_letter(self, msg: RawMessage, reason: str, *,
                      partial: bool) -> tuple[str, bytes, int, str, bool]:
@@ -138,9 +140,8 @@ class Pipeline:
             return self._dead(msg, "unknown device: topic matches no registered device")
         where = (route.resident_id, route.device_id, route.room)
         if len(msg.payload) > self.max_payload_bytes:
-            too_big = self._dead(msg, f"payload of {len(msg.payload)} bytes exceeds the limit "
-                                      f"of {self.max_payload_bytes}", where)
-            return too_big._replace(status=None)  # not a sign of life of the device
+            return self._dead(msg, f"payload of {len(msg.payload)} bytes exceeds the limit of "
+                                   f"{self.max_payload_bytes}", where, seen=False)
         try:
             decoded: Decoded = DECODERS[route.decoder](msg.payload, route.options)
         except DecodeError as exc:

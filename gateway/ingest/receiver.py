@@ -34,12 +34,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config.gateway import MqttConfig
 from gateway.config.loader import secret
-from gateway.ingest import pipe
+from gateway.ingest import pipe, wire
 from gateway.ingest.pipeline import Pipeline, Prepared, RawMessage
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBE_CHUNK = 500
 Deliver = Callable[[int, list[Prepared] | bytes, int], None]  # generation, chunk, count
 Connected = Callable[[int, bool], None]
 RawTuple = tuple[str, bytes, int, int, bool, int]
@@ -108,10 +107,9 @@ class MqttSession:
         log.info("MQTT connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
                  getattr(flags, "session_present", "?"))
         self._on_state(self.generation, True)
-        prefix = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
         opts: Any = SubscribeOptions(qos=1) if self.cfg.protocol == "5" else 1
-        for i in range(0, len(self.topics), SUBSCRIBE_CHUNK):
-            client.subscribe([(prefix + t, opts) for t in self.topics[i:i + SUBSCRIBE_CHUNK]])
+        for chunk in wire.subscription_chunks(self.topics, self.cfg.shared_group):
+            client.subscribe([(t, opts) for t in chunk])
         log.info("subscribed to %d device topics", len(self.topics))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:

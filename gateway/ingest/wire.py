@@ -21,6 +21,7 @@ CONNACK_REASONS = {
     3: "server unavailable", 4: "bad user name or password", 5: "not authorised",
 }
 _PUBACK = struct.Struct(">BBH")
+SUBSCRIBE_CHUNK = 500  # topic filters per SUBSCRIBE packet
 
 # (topic, payload, packet id, qos, dup, received_ms): what the receiver forwards.
 Publish = tuple[str, bytes, int, int, bool, int]
@@ -28,6 +29,15 @@ Publish = tuple[str, bytes, int, int, bool, int]
 
 class ProtocolError(Exception):
     """The broker sent something that is not MQTT 3.1.1; the connection must be dropped."""
+
+
+def subscription_chunks(topics: list[str], shared_group: str | None,
+                        chunk: int = SUBSCRIBE_CHUNK) -> list[list[str]]:
+    """The topic filters to subscribe to, `$share/<group>/`-prefixed when the load is shared
+    (MQTT 5 shared subscriptions; Mosquitto accepts them with 3.1.1 too), a SUBSCRIBE's
+    worth at a time."""
+    prefix = f"$share/{shared_group}/" if shared_group else ""
+    return [[prefix + t for t in topics[i:i + chunk]] for i in range(0, len(topics), chunk)]
 
 
 def _utf8(text: str) -> bytes:

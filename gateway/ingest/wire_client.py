@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 18
 BATCH = 2000
-SUBSCRIBE_CHUNK = 500
 CONNECT_TIMEOUT = 10.0
 
 
@@ -134,9 +133,7 @@ class WireSession:
         self.last_heard = time.monotonic()
         log.info("MQTT connected to %s:%s (session present: %s)", cfg.host, cfg.port, present)
         self._send(pipe.control_frame(("state", self.generation, True)))
-        prefix = f"$share/{cfg.shared_group}/" if cfg.shared_group else ""
-        for n, i in enumerate(range(0, len(self.topics), SUBSCRIBE_CHUNK)):
-            chunk = [prefix + t for t in self.topics[i:i + SUBSCRIBE_CHUNK]]
+        for n, chunk in enumerate(wire.subscription_chunks(self.topics, cfg.shared_group)):
             self._write(wire.subscribe_packet(n % 65535 + 1, chunk))
         log.info("subscribed to %d device topics", len(self.topics))
         sock.settimeout(CONNECT_TIMEOUT)
