@@ -53,6 +53,7 @@ class PrivateMosquitto:
         self.port = port or free_port()
         self.extra = extra_conf
         self.users = users  # if given: password required, no anonymous clients
+        self.conf_text: str | None = None  # if set: the whole configuration, used as given
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,11 +85,13 @@ class PrivateMosquitto:
                     pass
             access = f"allow_anonymous false\npassword_file {pwfile.resolve()}\n"
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n{access}"
-            f"persistence true\npersistence_location {self.dir.resolve()}/\n"
-            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
-            "max_queued_bytes 0\nlog_dest none\n" + self.extra)
+        text = self.conf_text
+        if text is None:
+            text = (f"listener {self.port} 127.0.0.1\n{access}"
+                    f"persistence true\npersistence_location {self.dir.resolve()}/\n"
+                    "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+                    "max_queued_bytes 0\nlog_dest none\n" + self.extra)
+        conf.write_text(text)
         self.proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15

@@ -88,3 +88,28 @@ class Postgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def certificates(folder: Path) -> dict[str, Path]:
+    """A private CA and a server certificate for localhost, made with openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is installed by scripts/system-deps.sh"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {name: folder / name for name in
+             ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "ext.cnf")}
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=Tillsyn test CA", "-keyout", str(files["ca.key"]),
+        "-out", str(files["ca.crt"]))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+        "-keyout", str(files["server.key"]), "-out", str(files["server.csr"]))
+    files["ext.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
+        "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-days", "2",
+        "-extfile", str(files["ext.cnf"]), "-out", str(files["server.crt"]))
+    for path in files.values():  # mosquitto drops to its own user when started as root
+        os.chmod(path, 0o644)
+    return files

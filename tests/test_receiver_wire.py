@@ -3,9 +3,6 @@ keep-alive through idle periods, and a TLS server it must not trust."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,39 +12,14 @@ import pytest
 from gateway.storage.schema import dead_letters, observations
 from tests.homes import running_ingest
 from tests.mqtt_client import Publisher
-from tests.support import Mosquitto, wait_for
-
-
-def _certificates(folder: Path) -> dict[str, Path]:
-    """A private CA and a server certificate for localhost, made with openssl."""
-    openssl = shutil.which("openssl")
-    assert openssl, "openssl is installed by scripts/system-deps.sh"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {name: folder / name for name in
-             ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "ext.cnf")}
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=Tillsyn test CA", "-keyout", str(files["ca.key"]),
-        "-out", str(files["ca.crt"]))
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-        "-keyout", str(files["server.key"]), "-out", str(files["server.csr"]))
-    files["ext.cnf"].write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
-        "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-days", "2",
-        "-extfile", str(files["ext.cnf"]), "-out", str(files["server.crt"]))
-    for path in files.values():  # mosquitto drops to its own user when started as root
-        os.chmod(path, 0o644)
-    return files
+from tests.support import Mosquitto, certificates, wait_for
 
 
 @pytest.fixture
 def tls_broker() -> Iterator[tuple[Mosquitto, dict[str, Path]]]:
     broker = Mosquitto()
     # In the broker's own folder: mosquitto drops to its own user, who cannot enter tmp_path.
-    certs = _certificates(broker.dir / "certs")
+    certs = certificates(broker.dir / "certs")
     broker.extra = (f"cafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\n"
                     f"keyfile {certs['server.key']}\ntls_version tlsv1.2\n")
     broker.start()
@@ -70,7 +42,7 @@ def test_tls_with_a_private_ca(tls_broker: tuple[Mosquitto, dict[str, Path]],
 def test_tls_server_not_signed_by_our_ca_is_refused(
         tls_broker: tuple[Mosquitto, dict[str, Path]], tmp_path: Path) -> None:
     broker, _ = tls_broker
-    other = _certificates(tmp_path / "other")  # a CA that did not sign the broker
+    other = certificates(tmp_path / "other")  # a CA that did not sign the broker
     from gateway.runtime import build_ingest, load_runtime
     from tests.homes import write_config
 
