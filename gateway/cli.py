@@ -25,6 +25,8 @@ token_app = typer.Typer(help="Bearer tokens for scripts and integrations.", no_a
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(token_app, name="token")
+staff_app = typer.Typer(help="Staff logins.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
 
 err = Console(stderr=True)
 out = Console()
@@ -121,6 +123,30 @@ def token_create(config: ConfigOpt,
         fail([f"{config}: staff id {staff!r} is not in the registry"])
     ttl = (hours or rt.config.api.token_ttl_hours) * 3600
     print(create_token(rt.token_secret(), staff, ttl))
+
+
+@staff_app.command("password")
+def staff_password(config: ConfigOpt,
+                   staff: Annotated[str, typer.Option("--staff", help="Staff id")],
+                   stdin: Annotated[bool, typer.Option(
+                       "--password-stdin", help="Read the password from standard input "
+                       "(for scripts) instead of asking twice")] = False) -> None:
+    """Set a staff member's password for the web UI and `POST /api/auth/login`."""
+    from gateway.passwords import hash_password, password_problem
+
+    rt = runtime_or_fail(config)
+    if not any(s.id == staff for s in rt.registry.staff):
+        fail([f"{config}: staff id {staff!r} is not in the registry"])
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem:
+        fail([f"password for {staff}: {problem}"])
+    rt.store.set_password(staff, hash_password(password))
+    rt.store.audit("cli", "set_password", None, staff)
+    print(f"password set for {staff}")
 
 
 @app.command("run")

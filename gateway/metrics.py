@@ -41,6 +41,10 @@ class Metrics:
                                     registry=r)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
+        self.login_failures = Counter("tillsyn_login_failures", "Failed password logins",
+                                      registry=r)
+        self.login_limited = Counter("tillsyn_login_rate_limited",
+                                     "Logins refused because of too many failures", registry=r)
 
     def add(self, c: Counters) -> None:
         """Add the counters of one committed batch."""

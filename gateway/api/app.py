@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
 from gateway.api.routes import (
     alerts,
+    auth,
     devices,
     goals,
     health,
@@ -26,6 +28,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
     app.state.runtime = rt
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(alerts.router)
     app.include_router(observations.router)
     app.include_router(residents.router)
@@ -33,6 +36,18 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(goals.router)
     app.include_router(reports.router)
+
+    @app.exception_handler(HTTPException)
+    async def one_shape_for_422(request: Request, exc: HTTPException) -> Response:
+        """Our own 422s (a period that ends before it starts, a missing unit...) in the same
+        documented shape as FastAPI's validation errors: a list of {loc, msg, type}."""
+        if exc.status_code == 422 and not _is_validation_list(exc.detail):
+            items = exc.detail if isinstance(exc.detail, list) else [exc.detail]
+            return JSONResponse({"detail": [{"loc": ["request"], "msg": str(m),
+                                             "type": "value_error"} for m in items]},
+                                status_code=422, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -51,3 +66,8 @@ def create_app(rt: Runtime) -> FastAPI:
         return FileResponse(STATIC / "reports.html")
 
     return app
+
+
+def _is_validation_list(detail: object) -> bool:
+    return isinstance(detail, list) and all(isinstance(d, dict) and "msg" in d
+                                            for d in detail)

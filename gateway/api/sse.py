@@ -16,6 +16,21 @@ from gateway.alerting.service import Broadcast
 KEEP_ALIVE_S = 10
 
 
+class EventStreamResponse(StreamingResponse):
+    """A server-sent event stream (so the OpenAPI schema documents text/event-stream)."""
+
+    media_type = "text/event-stream"
+
+
+# OpenAPI for the stream: each event has an id, a name and JSON text as data.
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Server-sent events; `data` is one JSON object per event",
+    "content": {"text/event-stream": {"schema": {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "event": {"type": "string"},
+                       "data": {"type": "string"}, "retry": {"type": "integer"}}}}}}}
+
+
 async def resume_from(last_event_id: str | None, since: int | None,
                       newest: Callable[[], int]) -> int:
     """Where a stream starts: the browser's Last-Event-ID, else `?since=`, else now."""
@@ -28,7 +43,7 @@ async def resume_from(last_event_id: str | None, since: int | None,
 
 def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
                  fetch: Callable[[int], list[dict[str, Any]]],
-                 id_of: Callable[[dict[str, Any]], int]) -> StreamingResponse:
+                 id_of: Callable[[dict[str, Any]], int]) -> EventStreamResponse:
     """Stream `fetch(last_id)` items as events named `event`, each with its id, woken by
     `broadcast` (and a keep-alive comment every few seconds)."""
 
@@ -51,5 +66,5 @@ def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
         finally:
             broadcast.forget(wake)
 
-    return StreamingResponse(events(), media_type="text/event-stream",
+    return EventStreamResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -118,6 +118,12 @@ class ApiConfig(StrictModel):
     token_secret: SecretStr | None = Field(
         None, description="Key that signs bearer tokens; from TILLSYN_API_TOKEN_SECRET")
     token_ttl_hours: int = Field(12, ge=1, le=24 * 365, description="Token lifetime")
+    login_failures_per_staff: int = Field(
+        5, ge=1, le=1000, description="Failed logins for one staff id before it must wait")
+    login_failures_per_address: int = Field(
+        20, ge=1, le=100000, description="Failed logins from one address before it must wait")
+    login_window_seconds: int = Field(
+        900, ge=10, le=86400, description="Window in which failed logins are counted")
 
 
 class AlertDefaults(StrictModel):

@@ -96,6 +96,14 @@ audit_log = Table(
     Column("detail", Text, nullable=True),
 )
 Index("ix_audit_resident", audit_log.c.resident_id, audit_log.c.at_ms)
+Index("ix_audit_at", audit_log.c.at_ms)
+
+staff_passwords = Table(
+    "staff_passwords", metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("hash", String(255), nullable=False, comment="scrypt$N$r$p$salt$digest"),
+    Column("updated_ms", BigInteger, nullable=False),
+)
 
 # --- alerting (issue 3) ------------------------------------------------------------------
 

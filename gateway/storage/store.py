@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, select, text
+from sqlalchemy import Engine, Table, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import StorageError
@@ -22,6 +22,7 @@ from gateway.storage.schema import (
     ingest_batches,
     observations,
     settings,
+    staff_passwords,
 )
 
 
@@ -243,6 +244,36 @@ class Store:
         value = self.setting("token_secret", lambda: pysecrets.token_urlsafe(48))
         assert value is not None
         return value
+
+    def set_password(self, staff_id: str, password_hash: str) -> None:
+        """Store (or replace) a staff member's password hash."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(staff_passwords).where(staff_passwords.c.staff_id == staff_id))
+            conn.execute(insert(staff_passwords), [{"staff_id": staff_id, "hash": password_hash,
+                                                    "updated_ms": now_ms()}])
+
+    def password_hash(self, staff_id: str) -> str | None:
+        """A staff member's stored password hash, if any."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(staff_passwords.c.hash).where(
+                staff_passwords.c.staff_id == staff_id)).scalar()
+        return None if value is None else str(value)
+
+    def audit_entries(self, *, staff_id: str | None = None, resident_id: str | None = None,
+                      since_ms: int | None = None, until_ms: int | None = None,
+                      limit: int = 500) -> list[dict[str, Any]]:
+        """The audit log, newest first, filtered."""
+        q = select(audit_log).order_by(audit_log.c.at_ms.desc(), audit_log.c.id.desc())
+        if staff_id is not None:
+            q = q.where(audit_log.c.staff_id == staff_id)
+        if resident_id is not None:
+            q = q.where(audit_log.c.resident_id == resident_id)
+        if since_ms is not None:
+            q = q.where(audit_log.c.at_ms >= since_ms)
+        if until_ms is not None:
+            q = q.where(audit_log.c.at_ms < until_ms)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.limit(limit))]
 
     def audit(self, staff_id: str, action: str, resident_id: str | None,
               detail: str | None = None) -> None:

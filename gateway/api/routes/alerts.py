@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from gateway.alerting.service import OUTCOMES, AlertError, AlertService, public
 from gateway.api.deps import CurrentStaff, RuntimeDep, unit_scope
-from gateway.api.sse import resume_from, sse_response
+from gateway.api.sse import SSE_RESPONSES, EventStreamResponse, resume_from, sse_response
 from gateway.config.registry import Staff
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -80,7 +80,8 @@ def resolve(alert_id: int, body: ResolveBody, staff: CurrentStaff,
         raise HTTPException(exc.status, str(exc)) from None
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventStreamResponse,
+            responses=SSE_RESPONSES)
 async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:

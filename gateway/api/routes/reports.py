@@ -20,6 +20,12 @@ router = APIRouter(prefix="/api/reports", tags=["reports"])
 Format = Literal["json", "csv", "html"]
 MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8",
          "html": "text/html; charset=utf-8"}
+# What `format` selects, documented for the OpenAPI schema.
+FORMATS: dict[int | str, dict[str, object]] = {200: {
+    "description": "The report: JSON, CSV or printable HTML (`format`)",
+    "content": {"application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}}}}}
 
 
 def _resident(resident_id: str, staff: Staff, rt: Runtime) -> Resident:
@@ -35,7 +41,7 @@ def _respond(rep: dict[str, object], fmt: Format, lang: str, name: str) -> Respo
     return Response(render(rep, fmt, lang), media_type=MEDIA[fmt], headers=headers)
 
 
-@router.get("/followup/{resident_id}")
+@router.get("/followup/{resident_id}", responses=FORMATS)
 def followup(resident_id: str, staff: CurrentStaff, rt: RuntimeDep, format: Format = "json",
              lang: Literal["sv", "en"] = "sv", until: date | None = None) -> Response:
     """Individual follow-up: needs, goals, weekly indicator series, status, linked alerts."""
@@ -48,7 +54,7 @@ def followup(resident_id: str, staff: CurrentStaff, rt: RuntimeDep, format: Form
     return _respond(rep, format, lang, f"followup-{res.id}")
 
 
-@router.get("/digital-trial/{resident_id}")
+@router.get("/digital-trial/{resident_id}", responses=FORMATS)
 def digital_trial(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
                   baseline_first: date, baseline_last: date, trial_first: date,
                   trial_last: date, format: Format = "json",
@@ -66,7 +72,7 @@ def digital_trial(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
     return _respond(rep, format, lang, f"digital-trial-{res.id}")
 
 
-@router.get("/unit")
+@router.get("/unit", responses=FORMATS)
 def unit(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
          unit: str | None = None, format: Format = "json",
          lang: Literal["sv", "en"] = "sv") -> Response:

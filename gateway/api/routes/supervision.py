@@ -18,7 +18,7 @@ from gateway.api.deps import (
     resident_in_scope,
     unit_scope,
 )
-from gateway.api.sse import resume_from, sse_response
+from gateway.api.sse import SSE_RESPONSES, EventStreamResponse, resume_from, sse_response
 from gateway.config.registry import Staff, Supervision, supervision_consent_problems
 from gateway.profiles.loader import plan_device_problems
 from gateway.runtime import Runtime
@@ -105,7 +105,8 @@ def counts(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
     return rows
 
 
-@router.get("/api/supervision/stream")
+@router.get("/api/supervision/stream", response_class=EventStreamResponse,
+            responses=SSE_RESPONSES)
 async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:

@@ -1,0 +1,122 @@
+"""Password login (gives a bearer token), who am I, and the administrators' audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import CurrentStaff, RuntimeDep
+from gateway.api.limiter import LoginLimiter
+from gateway.auth import create_token, verify_token
+from gateway.passwords import verify_password
+from gateway.runtime import Runtime
+from gateway.storage.store import from_ms, to_ms
+
+router = APIRouter(tags=["auth"])
+
+
+class LoginBody(BaseModel):
+    """Staff id and password."""
+
+    staff_id: str = Field(..., min_length=1, max_length=64)
+    password: str = Field(..., min_length=1, max_length=256)
+
+
+class Me(BaseModel):
+    """The staff member a token speaks for (no name: the UI needs role and unit)."""
+
+    staff_id: str
+    role: str
+    unit: str | None
+
+
+class LoginResult(Me):
+    """A bearer token and when it expires."""
+
+    token: str
+    expires_at: datetime
+
+
+class AuditEntry(BaseModel):
+    """Who read or changed what, when."""
+
+    at: datetime
+    staff_id: str
+    action: str
+    resident_id: str | None
+    detail: str | None
+
+
+def limiter(request: Request, rt: Runtime) -> LoginLimiter:
+    """The app's login limiter (one per process), made on first use from the config."""
+    lim: LoginLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if lim is None:
+        api = rt.config.api
+        lim = LoginLimiter(api.login_failures_per_staff, api.login_failures_per_address,
+                           api.login_window_seconds)
+        request.app.state.login_limiter = lim
+    return lim
+
+
+@router.post("/api/auth/login", response_model=LoginResult,
+             responses={401: {"description": "Wrong staff id or password"},
+                        429: {"description": "Too many failed logins; see Retry-After"}})
+async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResult:
+    """Log in with staff id and password; returns a bearer token (api.token_ttl_hours).
+
+    After `api.login_failures_per_staff` failures for one id, or
+    `api.login_failures_per_address` from one address, within `api.login_window_seconds`,
+    logins are refused with 429 and Retry-After until the oldest failure ages out."""
+    lim = limiter(request, rt)
+    address = request.client.host if request.client else "unknown"
+    wait = lim.retry_after(body.staff_id, address)
+    if wait is not None:
+        rt.metrics.login_limited.inc()
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"too many failed logins: try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+    staff = next((s for s in rt.registry.staff if s.id == body.staff_id), None)
+    stored = await run_in_threadpool(rt.store.password_hash, body.staff_id) if staff else None
+    ok = await run_in_threadpool(verify_password, stored, body.password)
+    if not ok or staff is None:
+        lim.failed(body.staff_id, address)
+        rt.metrics.login_failures.inc()
+        await run_in_threadpool(rt.store.audit, body.staff_id[:64], "login_failed", None,
+                                f"from {address}")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong staff id or password")
+    lim.succeeded(staff.id)
+    ttl = rt.config.api.token_ttl_hours * 3600
+    token = create_token(rt.token_secret(), staff.id, ttl)
+    await run_in_threadpool(rt.store.audit, staff.id, "login", None, f"from {address}")
+    expires = verify_token(rt.token_secret(), token).expires
+    return LoginResult(staff_id=staff.id, role=staff.role, unit=staff.unit, token=token,
+                       expires_at=from_ms(expires * 1000))
+
+
+@router.get("/api/auth/me", response_model=Me)
+def me(staff: CurrentStaff) -> Me:
+    """The staff member this token belongs to."""
+    return Me(staff_id=staff.id, role=staff.role, unit=staff.unit)
+
+
+@router.get("/api/audit", response_model=list[AuditEntry])
+def audit(staff: CurrentStaff, rt: RuntimeDep,
+          staff_id: Annotated[str | None, Query(max_length=64)] = None,
+          resident_id: Annotated[str | None, Query(max_length=64)] = None,
+          since: datetime | None = None, until: datetime | None = None,
+          limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    """The audit log (administrators only), newest first: every read of personal data,
+    every change, every login and failed login. Reading it is itself audited."""
+    if staff.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only administrators read the audit log")
+    rows = rt.store.audit_entries(
+        staff_id=staff_id, resident_id=resident_id,
+        since_ms=to_ms(since) if since else None, until_ms=to_ms(until) if until else None,
+        limit=limit)
+    rt.store.audit(staff.id, "read_audit", resident_id, f"n={len(rows)}")
+    return [{"at": from_ms(r["at_ms"]), "staff_id": r["staff_id"], "action": r["action"],
+             "resident_id": r["resident_id"], "detail": r["detail"]} for r in rows]
