@@ -18,6 +18,7 @@ from gateway.broker import PrivateMosquitto, port_open
 from gateway.errors import TillsynError
 
 DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "deploy" / "demo" / "registry.yaml"
+DEMO_LOGINS = {"s-17": "night staff", "s-bh": "assessor", "s-admin": "administrator"}
 console = Console()
 
 
@@ -28,6 +29,7 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     from gateway.api.app import create_app
     from gateway.auth import create_token
     from gateway.logsetup import setup_logging
+    from gateway.passwords import hash_password
     from gateway.runtime import load_runtime, start_service, stop_service
 
     # Ctrl-C and SIGTERM both stop the demo cleanly (a shell may start it with SIGINT ignored).
@@ -48,6 +50,8 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
         "api": {"port": port}, "site": {"id": "demo"}, "registry": {"path": "registry.yaml"}}))
     setup_logging("WARNING")
     rt = load_runtime(folder / "config.yaml")
+    for staff_id in DEMO_LOGINS:  # demo passwords: never use these anywhere else
+        rt.store.set_password(staff_id, hash_password(f"demo-{staff_id}"))
     start_service(rt)
     ingest = rt.ingest
     assert ingest is not None
@@ -62,7 +66,9 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     console.print(f"[bold green]Tillsyn demo running[/] at http://127.0.0.1:{port}  "
                   f"(API docs http://127.0.0.1:{port}/docs)")
     console.print(f"broker {broker.url}; database {folder / 'tillsyn.db'}")
-    console.print("demo login: the night-staff alert board as Night nurse 17 (s-17):")
+    console.print("log in with staff id and password: "
+                  + ", ".join(f"{s} / demo-{s} ({what})" for s, what in DEMO_LOGINS.items()))
+    console.print("or open directly: the night-staff alert board as Night nurse 17 (s-17):")
     console.print(f"http://127.0.0.1:{port}/#token={night}", soft_wrap=True, markup=False)
     assessor = create_token(rt.token_secret(), "s-bh", 12 * 3600)
     console.print("goals, follow-up and reports as an assessor (s-bh):")

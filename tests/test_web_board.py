@@ -142,3 +142,43 @@ def test_tonights_checks_update_without_a_reload(browser: Browser, mosquitto: Mo
         player.close()
         page.close()
         gw.stop()
+
+
+def test_login_form_wrong_then_right_password_and_logout(browser: Browser, mosquitto: Mosquitto,
+                                                         tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    port = free_port()
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=registry(1),
+                       client_id="gw-login", api_port=port)
+    r = subprocess.run([sys.executable, "-m", "gateway", "staff", "password", "--config",
+                        str(cfg), "--staff", "s-17", "--password-stdin"],
+                       input="natt-sköterska-17\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
+    gw.start()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        form = page.locator("#login-form")
+        expect(form).to_be_visible()
+        expect(form.locator("p").first).to_have_text("Logga in för att fortsätta.")
+        form.locator("input[name=staff_id]").fill("s-17")
+        form.locator("input[name=password]").fill("fel-lösenord")
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".login-error")).to_have_text("Fel personal-id eller lösenord.")
+        form.locator("input[name=password]").fill("natt-sköterska-17")
+        form.locator("button[type=submit]").click()
+        expect(page.locator("#empty")).to_have_text("Inga aktiva larm")  # the board, logged in
+        expect(page.locator("#login")).to_be_hidden()
+        assert page.evaluate("localStorage.getItem('tillsyn-token')")
+        page.locator("#logout").click()
+        expect(page.locator("#login-form")).to_be_visible()
+        assert page.evaluate("localStorage.getItem('tillsyn-token')") is None
+        assert errors == []
+    finally:
+        page.close()
+        gw.stop()

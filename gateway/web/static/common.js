@@ -14,12 +14,75 @@ async function loadMessages() {
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
-  if (!token) document.getElementById("login").hidden = false;
+  if (!token) showLogin("login_needed");
+  else addLogout();
+}
+
+// The login form (staff id + password -> POST /api/auth/login); built here so the three
+// pages share it. Texts come from the message catalogue.
+function showLogin(reason) {
+  const box = document.getElementById("login");
+  box.replaceChildren();
+  box.hidden = false;
+  const form = document.createElement("form");
+  form.id = "login-form";
+  const field = (name, type, auto) => {
+    const label = document.createElement("label");
+    const span = document.createElement("span");
+    span.textContent = t("login_" + name);
+    const input = document.createElement("input");
+    Object.assign(input, {name, type, autocomplete: auto, required: true});
+    label.append(span, input);
+    return label;
+  };
+  const why = document.createElement("p");
+  why.textContent = t(reason);
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.textContent = t("login_submit");
+  const problem = document.createElement("p");
+  problem.className = "login-error";
+  problem.setAttribute("role", "alert");
+  problem.hidden = true;
+  form.append(why, field("staff_id", "text", "username"),
+              field("password", "password", "current-password"), submit, problem);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const r = await fetch("/api/auth/login", {method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({staff_id: form.staff_id.value.trim(), password: form.password.value})});
+    if (r.ok) {
+      localStorage.setItem("tillsyn-token", (await r.json()).token);
+      location.reload();
+      return;
+    }
+    problem.textContent = r.status === 429
+      ? t("login_wait").replace("{s}", r.headers.get("Retry-After") || "60")
+      : t(r.status === 401 ? "login_wrong" : "error");
+    problem.hidden = false;
+    form.password.value = "";
+  });
+  box.append(form);
+}
+
+function addLogout() {
+  const header = document.querySelector("header");
+  if (!header || document.getElementById("logout")) return;
+  const b = document.createElement("button");
+  b.id = "logout";
+  b.type = "button";
+  b.textContent = t("logout");
+  b.addEventListener("click", () => { localStorage.removeItem("tillsyn-token"); location.reload(); });
+  header.append(b);
 }
 
 async function call(path, options = {}) {
   const r = await fetch(path, {...options, headers: {"Authorization": "Bearer " + token,
     "Content-Type": "application/json", ...(options.headers || {})}});
+  if (r.status === 401) {  // expired or revoked: log in again
+    localStorage.removeItem("tillsyn-token");
+    showLogin("login_expired");
+  }
   if (!r.ok) { const e = new Error(r.status + " " + (await r.text())); e.status = r.status; throw e; }
   return r;
 }
