@@ -172,13 +172,22 @@ def run(config: ConfigOpt) -> None:
 
 
 def _register_extra() -> None:
-    from gateway import cli_devices, cli_report, cli_risk, cli_supervision, cli_tools
+    from gateway import (
+        cli_devices,
+        cli_privacy,
+        cli_report,
+        cli_risk,
+        cli_supervision,
+        cli_tools,
+    )
 
     cli_tools.register(app)
     app.add_typer(cli_supervision.app, name="supervision")
     app.add_typer(cli_report.app, name="report")
     app.add_typer(cli_risk.app, name="risk")
     app.add_typer(cli_devices.app, name="devices")
+    app.add_typer(cli_privacy.export_app, name="export")
+    app.add_typer(cli_privacy.erase_app, name="erase")
 
 
 def main() -> None:

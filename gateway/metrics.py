@@ -41,6 +41,10 @@ class Metrics:
                                     registry=r)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
+        self.retention_deleted = Counter("tillsyn_retention_deleted",
+                                         "Rows deleted by retention", ["table"], registry=r)
+        self.retention_last_run = Gauge("tillsyn_retention_last_run_timestamp_seconds",
+                                        "When retention last completed", registry=r)
         self.login_failures = Counter("tillsyn_login_failures", "Failed password logins",
                                       registry=r)
         self.login_limited = Counter("tillsyn_login_rate_limited",

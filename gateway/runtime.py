@@ -18,8 +18,10 @@ from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.router import Router
 from gateway.ingest.service import IngestService
 from gateway.metrics import Metrics
+from gateway.privacy import prune
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
 from gateway.risk.service import RiskService, load_model
+from gateway.schedule import Periodic
 from gateway.storage.migrate import upgrade
 from gateway.storage.store import Store
 from gateway.supervision.journal import Journal
@@ -47,6 +49,7 @@ class Runtime:
     supervision: SupervisionViews | None = None
     ibic: IbicService | None = None
     risk: RiskService | None = None
+    retention: Periodic | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -105,10 +108,27 @@ def start_service(rt: Runtime) -> None:
         rt.ibic.start()
     if rt.risk is not None and rt.config.risk.enabled:
         rt.risk.start()
+    rt.retention = Periodic("retention", lambda: apply_retention(rt),
+                            rt.config.storage.retention.every_hours * 3600,
+                            failed="retention round failed; the next round retries")
+    rt.retention.start()
+
+
+def apply_retention(rt: Runtime) -> dict[str, int]:
+    """One retention round, counted on /metrics (table names and counts only in the log)."""
+    counts = prune(rt.store, rt.config.storage.retention)
+    for table, n in counts.items():
+        rt.metrics.retention_deleted.labels(table=table).inc(n)
+    rt.metrics.retention_last_run.set_to_current_time()
+    deleted = {k: v for k, v in counts.items() if v}
+    log.info("retention: deleted %s", deleted or "nothing")
+    return counts
 
 
 def stop_service(rt: Runtime) -> None:
     """Stop what start_service started, in reverse order."""
+    if rt.retention is not None:
+        rt.retention.stop()
     if rt.risk is not None:
         rt.risk.stop()
     if rt.ibic is not None:
@@ -128,6 +148,8 @@ def build_ingest(rt: Runtime) -> IngestService:
         dead_letter_max_bytes=rt.config.storage.dead_letter_max_bytes,
         max_ahead=timedelta(seconds=rt.config.site.max_clock_ahead_seconds),
         max_behind=timedelta(days=rt.config.site.max_clock_behind_days))
+    for resident_id, change in rt.store.consent_in_force().items():
+        pipeline.set_consent(resident_id, change["kinds"])  # changed through the API
     rt.ingest = IngestService(rt.config.mqtt, pipeline.router, pipeline, rt.store, rt.metrics,
                               batch_max=rt.config.storage.batch_max,
                               receiver=rt.config.mqtt.receiver)

@@ -31,8 +31,8 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
     assert {"observations", "dead_letters", "device_status", "ingest_batches",
             "audit_log", "settings", "alerts", "alert_events", "visits",
             "supervision_checks", "supervision_plans", "goals", "resident_needs",
-            "goal_events", "staff_passwords"} <= tables
-    assert version == "0007"
+            "goal_events", "staff_passwords", "consent_changes"} <= tables
+    assert version == "0008"
     store.close()
 
 

@@ -91,6 +91,39 @@ class InfluxConfig(StrictModel):
     token: SecretStr | None = Field(None, description="From TILLSYN_INFLUX_TOKEN")
 
 
+class RetentionConfig(StrictModel):
+    """How long each kind of data is kept; a scheduled job deletes what is older."""
+
+    observation_days: int = Field(
+        90, ge=1, le=36500, description="Raw observations of any kind not named below")
+    observation_days_by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per observation kind, e.g. {position: 30, heartbeat: 14}")
+    dead_letter_days: int = Field(30, ge=1, le=36500, description="Dead letters")
+    risk_day_days: int = Field(
+        730, ge=1, le=36500, description="Daily movement features and fall-risk scores")
+    record_days: int = Field(
+        1826, ge=365, le=36500,
+        description="Documentation: resolved alerts and their events, staff visits, "
+                    "supervision journal, goal follow-ups. Default five years, the general "
+                    "rule for social-services personal files; the organisation's document "
+                    "management plan decides")
+    audit_days: int = Field(1826, ge=365, le=36500, description="The audit log")
+    every_hours: float = Field(6, gt=0, le=168, description="How often the job runs")
+
+    @field_validator("observation_days_by_kind")
+    @classmethod
+    def _kinds(cls, value: dict[str, int]) -> dict[str, int]:
+        from gateway.config.registry import OBSERVATION_KINDS
+
+        for kind, days in value.items():
+            if kind not in OBSERVATION_KINDS:
+                raise ValueError(f"unknown observation kind {kind!r}")
+            if not 1 <= days <= 36500:
+                raise ValueError(f"{kind}: {days} days is not from 1 to 36500")
+        return value
+
+
 class StorageConfig(StrictModel):
     """Where observations and everything else are stored."""
 
@@ -101,6 +134,7 @@ class StorageConfig(StrictModel):
         4096, ge=64, le=1_048_576, description="Payload bytes kept in a dead letter")
     batch_max: int = Field(
         1000, ge=1, le=20000, description="Most messages committed in one transaction")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("url")
     @classmethod

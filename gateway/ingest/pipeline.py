@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from gateway.config.registry import TECHNICAL_KINDS
 from gateway.errors import DecodeError
-from gateway.ingest.router import Router
+from gateway.ingest.router import Router, consent_kinds
 from gateway.profiles.decoders import DECODERS
 from gateway.profiles.types import Decoded
+
+NONE: frozenset[str] = frozenset()
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,6 @@ class Prepared(NamedTuple):
     digest: str
     route: tuple[str, str, str | None] | None  # resident, device, room; None = unknown device
     readings: tuple[tuple[str, Any, int, bool], ...]  # kind, value, ts_ms, clock overridden
-    consent_filtered: int
     ignored: bool
     battery: float | None  # battery level in the message's status, if any
     battery_read: bool  # the battery level is one of the readings already
@@ -87,10 +89,11 @@ class BatchRows:
 class Pipeline:
     """Decode messages against the registry.
 
-    Two halves: `prepare` is stateless (registry lookup, payload limit, decoding, consent,
-    the device-clock rule) and may run in another process; `assemble` applies what needs
-    the history of earlier messages (battery changes, device status) and builds the rows
-    of one transaction. `process` does both.
+    Two halves: `prepare` is stateless (registry lookup, payload limit, decoding, the
+    device-clock rule) and may run in another process; `assemble` applies the consent in
+    force (changed live through the API), what needs the history of earlier messages
+    (battery changes, device status), and builds the rows of one transaction. `process`
+    does both.
     """
 
     def __init__(self, router: Router, *, max_payload_bytes: int = 262_144,
@@ -103,6 +106,12 @@ class Pipeline:
         self.max_ahead_ms = int(max_ahead.total_seconds() * 1000)
         self.max_behind_ms = int(max_behind.total_seconds() * 1000)
         self.last_battery: dict[str, float] = {}
+        # Consent in force per resident (the writer's copy: changed live by set_consent).
+        self.consent: dict[str, frozenset[str]] = dict(router.consent)
+
+    def set_consent(self, resident_id: str, kinds: Iterable[str]) -> None:
+        """Consent changed: it applies from the next batch assembled."""
+        self.consent[resident_id] = consent_kinds(kinds)
 
     def process(self, messages: list[RawMessage]) -> BatchRows:
         """Decode every message; never raises for a bad message."""
@@ -125,7 +134,7 @@ class Pipeline:
               route: tuple[str, str, str | None] | None = None, *, seen: bool = True) -> Prepared:
         """A message that gives no readings. `seen`: it still counts as a sign of life of
         its (registered) device."""
-        return Prepared(msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), route, (), 0,
+        return Prepared(msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), route, (),
                         False, None, False, {} if seen and route is not None else None,
                         msg.received_ms, self._dead_letter(msg, reason, partial=False))
 
@@ -151,11 +160,7 @@ class Pipeline:
         # the detectors' device link: its device time if trusted, else receive time.
         msg_ts_ms = self._trusted(decoded.ts, msg.received_ms)[0]
         readings: list[tuple[str, Any, int, bool]] = []
-        filtered = 0
         for reading in decoded.readings:
-            if reading.kind not in TECHNICAL_KINDS and reading.kind not in route.consent:
-                filtered += 1
-                continue
             ts_ms, overridden = self._trusted(reading.ts, msg.received_ms)
             readings.append((reading.kind, reading.value, ts_ms, overridden))
         battery = decoded.status.get("battery")
@@ -169,7 +174,7 @@ class Pipeline:
                                      partial=bool(decoded.readings))
         return Prepared(
             msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), where, tuple(readings),
-            filtered, bool(decoded.ignored) and not decoded.readings,
+            bool(decoded.ignored) and not decoded.readings,
             None if battery is None else float(battery),
             any(r.kind == "battery" for r in decoded.readings), status, msg_ts_ms, dead)
 
@@ -188,6 +193,7 @@ class Pipeline:
         rows = BatchRows()
         c = rows.counters
         observations = rows.observations
+        consent = self.consent
         for p in prepared:
             c.messages += 1
             route = p.route
@@ -203,14 +209,17 @@ class Pipeline:
                 continue
             resident_id, device_id, room = route
             c.ignored += p.ignored
-            c.consent_filtered += p.consent_filtered
+            allowed = consent.get(resident_id, NONE)
             for kind, value, ts_ms, overridden in p.readings:
+                if kind not in allowed and kind not in TECHNICAL_KINDS:
+                    c.consent_filtered += 1  # consent in force now decides: no-one's data
+                    continue  # is stored after its consent was withdrawn
                 c.clock_overrides += overridden
                 observations.append({
                     "resident_id": resident_id, "device_id": device_id, "kind": kind,
                     "value": value, "ts_ms": ts_ms, "received_ms": p.received_ms, "room": room,
                     "clock_override": overridden})
-            c.observations += len(p.readings)
+                c.observations += 1
             battery = p.battery
             if battery is not None and p.battery_read:
                 self.last_battery[device_id] = battery  # stored as a reading above

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -21,7 +21,6 @@ class Route:
     room: str | None
     decoder: str
     options: Mapping[str, object]  # read-only, built once: no per-message copying
-    consent: frozenset[str]
 
 
 class Router:
@@ -29,6 +28,9 @@ class Router:
 
     def __init__(self, registry: Registry, library: ProfileLibrary) -> None:
         self._routes: dict[str, Route] = {}
+        # Consent per resident as the registry gives it (not sent to the receiver process:
+        # the writer applies consent, so a change takes effect for the next message).
+        self.consent = {res.id: consent_kinds(res.consent) for res in registry.residents}
         for resident, device in registry.devices():
             profile = library.get(device.profile)
             for channel in profile.channels:
@@ -36,12 +38,13 @@ class Router:
 
     def __getstate__(self) -> dict[str, tuple[object, ...]]:
         # For the receiver process: MappingProxyType does not pickle, so send plain dicts.
-        return {topic: (r.resident_id, r.device_id, r.room, r.decoder, dict(r.options),
-                        r.consent) for topic, r in self._routes.items()}
+        return {topic: (r.resident_id, r.device_id, r.room, r.decoder, dict(r.options))
+                for topic, r in self._routes.items()}
 
     def __setstate__(self, state: dict[str, tuple[Any, ...]]) -> None:
-        self._routes = {topic: Route(res, dev, room, decoder, MappingProxyType(options), consent)
-                        for topic, (res, dev, room, decoder, options, consent) in state.items()}
+        self._routes = {topic: Route(res, dev, room, decoder, MappingProxyType(options))
+                        for topic, (res, dev, room, decoder, options) in state.items()}
+        self.consent = {}
 
     def lookup(self, topic: str) -> Route | None:
         """Route for a topic, or None for a device not in the registry."""
@@ -56,8 +59,14 @@ class Router:
 
 
 def _route(resident: Resident, device: Device, channel: Channel) -> Route:
-    consent = set(resident.consent)
-    if "position" in consent:
-        consent.add("geofence")  # a geofence transition is derived from position
     return Route(resident.id, device.id, device.room, channel.decoder,
-                 MappingProxyType(dict(channel.options)), frozenset(consent))
+                 MappingProxyType(dict(channel.options)))
+
+
+def consent_kinds(kinds: Iterable[str]) -> frozenset[str]:
+    """The observation kinds a consent list allows (a geofence transition is derived from
+    position, so consent to position covers it)."""
+    allowed = set(kinds)
+    if "position" in allowed:
+        allowed.add("geofence")
+    return frozenset(allowed)

@@ -98,6 +98,17 @@ audit_log = Table(
 Index("ix_audit_resident", audit_log.c.resident_id, audit_log.c.at_ms)
 Index("ix_audit_at", audit_log.c.at_ms)
 
+consent_changes = Table(
+    "consent_changes", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("kinds", JSON, nullable=False, comment="data kinds consented to"),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("by_staff", String(64), nullable=False),
+)
+Index("ix_consent_changes_resident", consent_changes.c.resident_id, consent_changes.c.id)
+
 staff_passwords = Table(
     "staff_passwords", metadata,
     Column("staff_id", String(64), primary_key=True),

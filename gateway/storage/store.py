@@ -17,6 +17,7 @@ from gateway.ingest.pipeline import BatchRows
 from gateway.storage.engine import make_engine
 from gateway.storage.schema import (
     audit_log,
+    consent_changes,
     dead_letters,
     device_status,
     ingest_batches,
@@ -244,6 +245,21 @@ class Store:
         value = self.setting("token_secret", lambda: pysecrets.token_urlsafe(48))
         assert value is not None
         return value
+
+    def record_consent(self, resident_id: str, kinds: list[str], by_staff: str) -> None:
+        """A consent change; the latest per resident is in force."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(consent_changes), [{"resident_id": resident_id,
+                                                    "kinds": sorted(kinds), "at_ms": now_ms(),
+                                                    "by_staff": by_staff}])
+
+    def consent_in_force(self) -> dict[str, dict[str, Any]]:
+        """The latest consent change per resident: {resident: {kinds, at_ms, by_staff}}."""
+        latest = select(func.max(consent_changes.c.id)).group_by(consent_changes.c.resident_id)
+        q = select(consent_changes).where(consent_changes.c.id.in_(latest))
+        with self.engine.connect() as conn:
+            return {r.resident_id: {"kinds": list(r.kinds), "at_ms": r.at_ms,
+                                    "by_staff": r.by_staff} for r in conn.execute(q)}
 
     def set_password(self, staff_id: str, password_hash: str) -> None:
         """Store (or replace) a staff member's password hash."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope
+from gateway.config.registry import ConsentKind, Resident
+from gateway.runtime import Runtime
+from gateway.storage.store import from_ms
 
 router = APIRouter(prefix="/api/residents", tags=["residents"])
 
@@ -44,3 +49,54 @@ def risk(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
         raise HTTPException(503, "fall-risk scoring is not running")
     rt.store.audit(staff.id, "read_risk", res.id, None)
     return rt.risk.trend(res.id, days)
+
+
+class ConsentBody(BaseModel):
+    """The data kinds the person agrees to, in full (what is not listed is withdrawn)."""
+
+    kinds: list[ConsentKind] = Field(..., max_length=16)
+
+
+class ConsentView(BaseModel):
+    """Consent in force, and where it comes from."""
+
+    resident_id: str
+    kinds: list[str]
+    source: Literal["registry", "changed"]
+    changed_at: datetime | None = None
+    changed_by: str | None = None
+
+
+def _consent(rt: Runtime, resident: Resident) -> ConsentView:
+    change = rt.store.consent_in_force().get(resident.id)
+    if change is None:
+        return ConsentView(resident_id=resident.id, kinds=sorted(resident.consent),
+                           source="registry")
+    return ConsentView(resident_id=resident.id, kinds=change["kinds"], source="changed",
+                       changed_at=from_ms(change["at_ms"]), changed_by=change["by_staff"])
+
+
+@router.get("/{resident_id}/consent", response_model=ConsentView)
+def get_consent(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> ConsentView:
+    """The data kinds this person has consented to (audited)."""
+    res = resident_in_scope(resident_id, staff, rt)
+    rt.store.audit(staff.id, "read_consent", res.id, None)
+    return _consent(rt, res)
+
+
+@router.put("/{resident_id}/consent", response_model=ConsentView)
+def put_consent(resident_id: str, body: ConsentBody, staff: CurrentStaff,
+                rt: RuntimeDep) -> ConsentView:
+    """Record a consent change (administrators). It applies to the next message ingested:
+    readings of a withdrawn kind are no longer stored. Data already stored stays until
+    retention or `tillsyn erase resident` removes it. The change outlives restarts and
+    takes precedence over the registry file's list."""
+    if staff.role != "admin":
+        raise HTTPException(403, "only administrators record consent")
+    res = resident_in_scope(resident_id, staff, rt)
+    kinds: list[str] = sorted(set(body.kinds))
+    rt.store.record_consent(res.id, kinds, staff.id)
+    if rt.ingest is not None:
+        rt.ingest.pipeline.set_consent(res.id, kinds)
+    rt.store.audit(staff.id, "change_consent", res.id, ",".join(kinds))
+    return _consent(rt, res)
