@@ -80,6 +80,7 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
     rt.alerts = AlertService(rt.store, rt.registry,
                              escalation_seconds=rt.config.site.alerts.escalation_seconds,
                              publish=rt.publisher)
+    rt.alerts.load_watch()
     rt.journal = Journal(rt.store, rt.registry, rt.alerts)
     if rt.risk is not None:
         rt.risk.alerting = rt.alerts

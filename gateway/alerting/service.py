@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from detectors.model import Decision
 from gateway.config.registry import Registry
@@ -86,6 +87,10 @@ class AlertService:
         # While detectors are rebuilt from stored observations after a restart, a raise is
         # skipped if an alert for the same condition already covers its event time.
         self.replaying = False
+        # Open, not yet escalated alerts as last delivered: if the database is unreachable
+        # when one falls due, its escalation is still sent, from here.
+        self._watch: dict[int, dict[str, Any]] = {}
+        self._escalated_from_memory: set[int] = set()
 
     # --- raising ----------------------------------------------------------------------------
 
@@ -193,23 +198,51 @@ class AlertService:
 
     def escalate_due(self, at_ms: int | None = None) -> list[int]:
         """Escalate open alerts past their escalation time (also those that fell due while
-        the gateway was down)."""
+        the gateway was down). With the database unreachable, alerts already known in
+        memory are escalated from memory, and stored once the database is back."""
         at_ms = now_ms() if at_ms is None else at_ms
         done = []
-        with self._lock, self.store.engine.begin() as conn:
-            rows = conn.execute(
-                select(alerts.c.id, alerts.c.unit_id).where(alerts.c.status == "open")
-                .where(alerts.c.escalated.is_(False))
-                .where(alerts.c.escalation_due_ms <= at_ms)).all()
-            for row in rows:
-                conn.execute(update(alerts).where(alerts.c.id == row.id)
-                             .values(escalated=True))
-                self._event(conn, int(row.id), row.unit_id, "escalated", None, at_ms)
-                done.append(int(row.id))
+        try:
+            with self._lock, self.store.engine.begin() as conn:
+                rows = conn.execute(
+                    select(alerts.c.id, alerts.c.unit_id).where(alerts.c.status == "open")
+                    .where(alerts.c.escalated.is_(False))
+                    .where(alerts.c.escalation_due_ms <= at_ms)).all()
+                for row in rows:
+                    conn.execute(update(alerts).where(alerts.c.id == row.id)
+                                 .values(escalated=True))
+                    self._event(conn, int(row.id), row.unit_id, "escalated", None, at_ms)
+                    done.append(int(row.id))
+        except SQLAlchemyError as exc:
+            return self._escalate_from_memory(at_ms, exc)
         for alert_id in done:
+            if alert_id in self._escalated_from_memory:
+                self._escalated_from_memory.discard(alert_id)
+                log.info("alert %s: escalation sent during the outage now stored", alert_id)
+                self._deliver(alert_id, "escalated", publish=False)
+                continue
             log.warning("alert %s escalated: not acknowledged in time", alert_id)
             self._deliver(alert_id, "escalated")
         return done
+
+    def _escalate_from_memory(self, at_ms: int, exc: Exception) -> list[int]:
+        due = [a for a in list(self._watch.values())
+               if a["escalation_due_ms"] <= at_ms and a["id"] not in self._escalated_from_memory]
+        if not due:
+            raise exc
+        for a in due:
+            log.error("alert %s escalated from memory: database unreachable (%s); it is "
+                      "stored when the database is back", a["id"], type(exc).__name__)
+            self._escalated_from_memory.add(a["id"])
+            self._publish({**a, "escalated": True}, "escalated", stored=False)
+        return [a["id"] for a in due]
+
+    def load_watch(self) -> None:
+        """Remember the open, not yet escalated alerts (at start)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.status == "open")
+                                .where(alerts.c.escalated.is_(False))).all()
+        self._watch = {int(r.id): public(dict(r._mapping)) for r in rows}
 
     # --- reads and delivery ---------------------------------------------------------------
 
@@ -272,22 +305,34 @@ class AlertService:
                                                  transition=transition, by=by, at_ms=at,
                                                  note=note))
 
-    def _deliver(self, alert_id: int, transition: str) -> dict[str, Any]:
+    def _deliver(self, alert_id: int, transition: str, *,
+                 publish: bool = True) -> dict[str, Any]:
         """Wake the streams and publish on MQTT; returns the alert as it now is."""
         self.broadcast.notify()
         a = self.get(alert_id)
+        if a["status"] == "open" and not a["escalated"]:
+            self._watch[alert_id] = public(a)
+        else:
+            self._watch.pop(alert_id, None)
+        if publish:
+            self._publish(public(a), transition)
+        return a
+
+    def _publish(self, alert: dict[str, Any], transition: str, *,
+                 stored: bool = True) -> None:
         if self.publish is None:
-            return a
-        body = {"transition": transition, "alert": public(a)}
-        unit = a["unit_id"]
+            return
+        body: dict[str, Any] = {"transition": transition, "alert": alert}
+        if not stored:
+            body["stored"] = False  # sent from memory while the database was unreachable
+        unit = alert["unit_id"]
         if transition == "escalated":
             target = self._units.get(unit)
             unit = target.escalation_unit if target and target.escalation_unit else unit
         try:
             self.publish(unit, body)
         except Exception:  # delivery must never break the lifecycle; it is retried by paho
-            log.exception("publishing alert %s failed", alert_id)
-        return a
+            log.exception("publishing alert %s failed", alert.get("id"))
 
     # --- staff visits ---------------------------------------------------------------------
 

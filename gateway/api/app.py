@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
 from gateway.api.routes import (
@@ -21,6 +24,8 @@ from gateway.api.routes import (
 )
 from gateway.runtime import Runtime
 from gateway.web import STATIC
+
+log = logging.getLogger(__name__)
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -47,6 +52,14 @@ def create_app(rt: Runtime) -> FastAPI:
                                              "type": "value_error"} for m in items]},
                                 status_code=422, headers=exc.headers)
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_unavailable(request: Request, exc: SQLAlchemyError) -> Response:
+        """The database is down or refused: say so (503), do not crash with a 500."""
+        log.error("database error on %s %s: %s", request.method, request.url.path,
+                  type(exc).__name__)
+        return JSONResponse({"detail": "database unavailable; try again shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
