@@ -47,6 +47,14 @@ def registry(n_residents: int = 2, *, consent: list[str] | None = None) -> dict[
             "residents": residents}
 
 
+def two_units() -> dict[str, Any]:
+    """registry(2) with the second resident on unit-b (night nurse s-17 is on unit-a)."""
+    reg = registry(2)
+    reg["units"].append({"id": "unit-b", "name": "Solgården B"})
+    reg["residents"][1]["unit"] = "unit-b"
+    return reg
+
+
 def write_config(folder: Path, broker_url: str, db_url: str, *, reg: dict[str, Any] | None = None,
                  client_id: str = "tillsyn-test", api_port: int = 0, **extra: Any) -> Path:
     """Write config.yaml and registry.yaml into folder; return the config path."""

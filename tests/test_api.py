@@ -16,15 +16,13 @@ from gateway.auth import create_token
 from gateway.ingest.pipeline import BatchRows
 from gateway.runtime import Runtime, load_runtime
 from gateway.storage.schema import audit_log
-from tests.homes import auth, registry, write_config
+from tests.homes import auth, two_units, write_config
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime, Path]]:
     folder = tmp_path_factory.mktemp("api")
-    reg = registry(2)
-    reg["units"].append({"id": "unit-b", "name": "Solgården B"})
-    reg["residents"][1]["unit"] = "unit-b"
+    reg = two_units()
     cfg = write_config(folder, "mqtt://127.0.0.1:1", f"sqlite:///{folder}/t.db", reg=reg)
     rt = load_runtime(cfg)
     now = int(time.time() * 1000)

@@ -27,16 +27,14 @@ from detectors.model import Decision
 from gateway.api.app import create_app
 from gateway.ingest.pipeline import BatchRows
 from gateway.runtime import Runtime, build_alerting, load_runtime
-from tests.homes import auth, registry, write_config
+from tests.homes import auth, two_units, write_config
 
 STREAMS = ("/api/alerts/stream", "/api/supervision/stream")
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
 def _runtime(folder: Path) -> Runtime:
-    reg = registry(2)
-    reg["units"].append({"id": "unit-b", "name": "Solgården B"})
-    reg["residents"][1]["unit"] = "unit-b"
+    reg = two_units()
     reg["residents"][0]["supervision"] = {"checks": ["23:00", "02:00"],
                                           "all_well": ["in_bed", "door_closed"]}
     reg["residents"][0]["goals"] = [{

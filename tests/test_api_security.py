@@ -17,7 +17,7 @@ from gateway.api.limiter import LoginLimiter
 from gateway.auth import create_token
 from gateway.passwords import hash_password, verify_password
 from gateway.runtime import Runtime, load_runtime
-from tests.homes import auth, registry, write_config
+from tests.homes import auth, two_units, write_config
 
 NURSE_PASSWORD = "night-shift-2026"
 
@@ -31,9 +31,7 @@ def _set_password(cfg: Path, staff: str, password: str) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime, Path]]:
     folder = tmp_path_factory.mktemp("apisec")
-    reg = registry(2)
-    reg["units"].append({"id": "unit-b", "name": "Solgården B"})
-    reg["residents"][1]["unit"] = "unit-b"
+    reg = two_units()
     cfg = write_config(folder, "mqtt://127.0.0.1:1", f"sqlite:///{folder}/t.db", reg=reg,
                        api={"login_failures_per_staff": 3, "login_window_seconds": 60})
     result = _set_password(cfg, "s-17", NURSE_PASSWORD)

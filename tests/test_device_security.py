@@ -16,16 +16,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.credentials import hash_matches, password_hash
 from gateway.storage.schema import observations
-from tests.homes import SITE, registry, running_ingest, write_config
+from tests.homes import SITE, registry, running_ingest, two_units, write_config
 from tests.support import ROOT, Mosquitto, certificates, wait_for
 
 PROD_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
 def _registry_with_two_units() -> dict[str, object]:
-    reg = registry(2)
-    reg["units"].append({"id": "unit-b", "name": "Solgården B"})  # type: ignore[attr-defined]
-    reg["residents"][1]["unit"] = "unit-b"  # type: ignore[index]
+    reg = two_units()
     reg["staff"].append({"id": "s-b", "name": "Night nurse B", "unit": "unit-b",  # type: ignore
                          "role": "night_staff"})
     return reg

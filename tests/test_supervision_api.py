@@ -18,7 +18,7 @@ from gateway.api.app import create_app
 from gateway.ingest.pipeline import BatchRows
 from gateway.runtime import Runtime, build_alerting, load_runtime
 from gateway.storage.schema import audit_log
-from tests.homes import auth, registry, write_config
+from tests.homes import auth, two_units, write_config
 
 TZ = ZoneInfo("Europe/Stockholm")
 PLAN = {"checks": ["23:00", "02:00", "05:00"], "all_well": ["in_bed", "door_closed"],
@@ -32,9 +32,7 @@ def ms(ts: datetime) -> int:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime, date]]:
     folder = tmp_path_factory.mktemp("supapi")
-    reg = registry(2)
-    reg["units"].append({"id": "unit-b", "name": "Solgården B"})
-    reg["residents"][1]["unit"] = "unit-b"
+    reg = two_units()
     reg["residents"][1]["consent"] = ["motion", "contact"]  # no bed data
     reg["residents"][0]["supervision"] = PLAN
     reg["staff"].append({"id": "s-assessor", "name": "Assessor", "role": "assessor"})
