@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -22,9 +23,9 @@ from tests.support import ROOT, Mosquitto, certificates, wait_for
 PROD_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
-def _registry_with_two_units() -> dict[str, object]:
+def _registry_with_two_units() -> dict[str, Any]:
     reg = two_units()
-    reg["staff"].append({"id": "s-b", "name": "Night nurse B", "unit": "unit-b",  # type: ignore
+    reg["staff"].append({"id": "s-b", "name": "Night nurse B", "unit": "unit-b",
                          "role": "night_staff"})
     return reg
 
@@ -87,7 +88,7 @@ def test_rerun_keeps_passwords_rotates_on_request_and_drops_removed(tmp_path: Pa
     first = _passwords(tmp_path)
     first_hashes = (tmp_path / "creds" / "passwd").read_text()
     assert len(set(first.values())) == len(first)  # every account its own password
-    reg["residents"].pop(1)  # type: ignore[attr-defined]
+    reg["residents"].pop(1)
     write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db", reg=reg)
     code, output = _make_credentials(tmp_path, "--rotate", "door-0")
     assert code == 0, output
