@@ -61,6 +61,14 @@ def runtime_or_fail(config: Path) -> Runtime:
         fail(exc.problems)
 
 
+def _runtime_with_staff(config: Path, staff: str) -> Runtime:
+    """The runtime, or one line and exit 2 if the staff id is not in the registry."""
+    rt = runtime_or_fail(config)
+    if rt.registry.staff_member(staff) is None:
+        fail([f"{config}: staff id {staff!r} is not in the registry"])
+    return rt
+
+
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="Configuration YAML")]) -> None:
     """Validate a configuration file, its profiles and its registry; print OK or problems."""
@@ -118,9 +126,7 @@ def token_create(config: ConfigOpt,
     """Print a bearer token for a staff member."""
     from gateway.auth import create_token
 
-    rt = runtime_or_fail(config)
-    if not any(s.id == staff for s in rt.registry.staff):
-        fail([f"{config}: staff id {staff!r} is not in the registry"])
+    rt = _runtime_with_staff(config, staff)
     ttl = (hours or rt.config.api.token_ttl_hours) * 3600
     print(create_token(rt.token_secret(), staff, ttl))
 
@@ -134,9 +140,7 @@ def staff_password(config: ConfigOpt,
     """Set a staff member's password for the web UI and `POST /api/auth/login`."""
     from gateway.passwords import hash_password, password_problem
 
-    rt = runtime_or_fail(config)
-    if not any(s.id == staff for s in rt.registry.staff):
-        fail([f"{config}: staff id {staff!r} is not in the registry"])
+    rt = _runtime_with_staff(config, staff)
     if stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

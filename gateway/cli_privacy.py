@@ -43,7 +43,7 @@ def export_resident(resident_id: Annotated[str, typer.Argument(help="Resident id
     from gateway.privacy import export_resident as export
 
     rt = runtime_or_fail(config)
-    known = any(r.id == resident_id for r in rt.registry.residents)
+    known = rt.registry.resident(resident_id) is not None
     if not known and not rt.store.observations(resident_id, limit=1):
         fail([f"{config}: resident id {resident_id!r} is neither in the registry nor in the "
               "database"])
@@ -76,7 +76,7 @@ def erase_resident(resident_id: Annotated[str, typer.Argument(help="Resident id"
     from gateway.privacy import erase_resident as erase
 
     rt = runtime_or_fail(config)
-    res = next((r for r in rt.registry.residents if r.id == resident_id), None)
+    res = rt.registry.resident(resident_id)
     if res is not None and res.devices:
         err.print(f"[yellow]warning:[/] {resident_id} is still in the registry with "
                   f"{len(res.devices)} devices: remove them from the registry, or new data "

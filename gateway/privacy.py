@@ -128,7 +128,7 @@ def export_resident(store: Store, registry: Registry, resident_id: str, out: IO[
                     progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Write everything stored about one person as one JSON document (streamed, so a
     year of observations does not have to fit in memory). Returns rows per section."""
-    res = next((r for r in registry.residents if r.id == resident_id), None)
+    res = registry.resident(resident_id)
     devices = [d.id for d in res.devices] if res else []
     alert_ids = select(alerts.c.id).where(alerts.c.resident_id == resident_id)
     sections: list[tuple[str, Table, Any, Any]] = [
@@ -188,7 +188,7 @@ KEPT = ("alerts", "alert_events", "visits", "supervision_journal", "goals", "nee
 def erase_resident(store: Store, registry: Registry, resident_id: str) -> dict[str, int]:
     """Remove what is measured about a person (see the module text for what is kept and
     why). Returns rows deleted per table."""
-    res = next((r for r in registry.residents if r.id == resident_id), None)
+    res = registry.resident(resident_id)
     devices = [d.id for d in res.devices] if res else []
     done = {
         "observations": _delete_chunked(store, observations, observations.c.id,

@@ -42,10 +42,10 @@ def current_staff(request: Request, rt: RuntimeDep) -> Staff:
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None
-    for staff in rt.registry.staff:
-        if staff.id == claims.staff_id:
-            return staff
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token for unknown staff member")
+    staff = rt.registry.staff_member(claims.staff_id)
+    if staff is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token for unknown staff member")
+    return staff
 
 
 CurrentStaff = Annotated[Staff, Depends(current_staff)]
@@ -77,6 +77,12 @@ def require_editor(staff: Staff, what: str) -> None:
     if staff.role not in EDITORS:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"only assessors, managers and administrators {what}")
+
+
+def require_admin(staff: Staff, what: str) -> None:
+    """Administrators only; everyone else gets 403."""
+    if staff.role != "admin":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only administrators {what}")
 
 
 def report_scope(staff: Staff) -> set[str] | None:

@@ -265,6 +265,14 @@ class Registry(StrictModel):
         """Every (resident, device) pair."""
         return [(r, d) for r in self.residents for d in r.devices]
 
+    def resident(self, resident_id: str) -> Resident | None:
+        """A registered resident, or None."""
+        return next((r for r in self.residents if r.id == resident_id), None)
+
+    def staff_member(self, staff_id: str) -> Staff | None:
+        """A registered staff member, or None."""
+        return next((s for s in self.staff if s.id == staff_id), None)
+
 
 def supervision_consent_problems(res: Resident, path: str) -> list[str]:
     """Criteria of a supervision plan that read data the resident has not consented to."""

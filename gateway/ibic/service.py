@@ -161,7 +161,7 @@ class IbicService:
 
     def resident(self, resident_id: str) -> Resident | None:
         """A registered resident."""
-        return next((r for r in self.registry.residents if r.id == resident_id), None)
+        return self.registry.resident(resident_id)
 
     # --- follow-up ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import CurrentStaff, RuntimeDep
+from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin
 from gateway.api.limiter import LoginLimiter
 from gateway.auth import create_token, verify_token
 from gateway.passwords import verify_password
@@ -79,7 +79,7 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
                             f"too many failed logins: try again in {wait} s",
                             headers={"Retry-After": str(wait)})
-    staff = next((s for s in rt.registry.staff if s.id == body.staff_id), None)
+    staff = rt.registry.staff_member(body.staff_id)
     stored = await run_in_threadpool(rt.store.password_hash, body.staff_id) if staff else None
     ok = await run_in_threadpool(verify_password, stored, body.password)
     if not ok or staff is None:
@@ -111,8 +111,7 @@ def audit(staff: CurrentStaff, rt: RuntimeDep,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     """The audit log (administrators only), newest first: every read of personal data,
     every change, every login and failed login. Reading it is itself audited."""
-    if staff.role != "admin":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only administrators read the audit log")
+    require_admin(staff, "read the audit log")
     rows = rt.store.audit_entries(
         staff_id=staff_id, resident_id=resident_id,
         since_ms=to_ms(since) if since else None, until_ms=to_ms(until) if until else None,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope
+from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin, resident_in_scope
 from gateway.config.registry import ConsentKind, Resident
 from gateway.runtime import Runtime
 from gateway.storage.store import from_ms
@@ -91,8 +91,7 @@ def put_consent(resident_id: str, body: ConsentBody, staff: CurrentStaff,
     readings of a withdrawn kind are no longer stored. Data already stored stays until
     retention or `tillsyn erase resident` removes it. The change outlives restarts and
     takes precedence over the registry file's list."""
-    if staff.role != "admin":
-        raise HTTPException(403, "only administrators record consent")
+    require_admin(staff, "record consent")
     res = resident_in_scope(resident_id, staff, rt)
     kinds: list[str] = sorted(set(body.kinds))
     rt.store.record_consent(res.id, kinds, staff.id)
