@@ -28,12 +28,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def issue_token(secret: str, staff_id: str, ttl_seconds: int) -> tuple[str, int]:
+    """A token for a staff member, valid for ttl_seconds, and its expiry (epoch seconds)."""
+    expires = int(time.time()) + ttl_seconds
+    body = _b64(json.dumps({"sub": staff_id, "exp": expires}, separators=(",", ":")).encode())
+    sig = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+    return f"{body}.{sig}", expires
+
+
 def create_token(secret: str, staff_id: str, ttl_seconds: int) -> str:
     """Make a token for a staff member, valid for ttl_seconds."""
-    body = _b64(json.dumps({"sub": staff_id, "exp": int(time.time()) + ttl_seconds},
-                           separators=(",", ":")).encode())
-    sig = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
-    return f"{body}.{sig}"
+    return issue_token(secret, staff_id, ttl_seconds)[0]
 
 
 def verify_token(secret: str, token: str) -> Claims:

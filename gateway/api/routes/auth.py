@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin
 from gateway.api.limiter import LoginLimiter
-from gateway.auth import create_token, verify_token
+from gateway.auth import issue_token
 from gateway.passwords import verify_password
 from gateway.runtime import Runtime
 from gateway.storage.store import from_ms, to_ms
@@ -90,9 +90,8 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong staff id or password")
     lim.succeeded(staff.id)
     ttl = rt.config.api.token_ttl_hours * 3600
-    token = create_token(rt.token_secret(), staff.id, ttl)
+    token, expires = issue_token(rt.token_secret(), staff.id, ttl)
     await run_in_threadpool(rt.store.audit, staff.id, "login", None, f"from {address}")
-    expires = verify_token(rt.token_secret(), token).expires
     return LoginResult(staff_id=staff.id, role=staff.role, unit=staff.unit, token=token,
                        expires_at=from_ms(expires * 1000))
 
