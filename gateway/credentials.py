@@ -27,6 +27,7 @@ from pathlib import Path
 
 from gateway.config.registry import Registry
 from gateway.errors import ConfigError
+from gateway.ingest.router import Router
 from gateway.profiles.loader import ProfileLibrary
 
 GATEWAY_USER = "tillsyn-gateway"
@@ -44,15 +45,6 @@ class Account:
     password: str = ""
 
 
-def device_topics(registry: Registry, library: ProfileLibrary) -> dict[str, list[str]]:
-    """Exact topics each registered device publishes to (device id -> topics)."""
-    topics: dict[str, list[str]] = {}
-    for _, device in registry.devices():
-        profile = library.get(device.profile)
-        topics[device.id] = [device.source + ch.suffix for ch in profile.channels]
-    return topics
-
-
 def parse_bridges(specs: Iterable[str]) -> dict[str, str]:
     """`NAME=PREFIX` options into {name: prefix}, or ConfigError naming the bad one."""
     bridges: dict[str, str] = {}
@@ -68,7 +60,7 @@ def parse_bridges(specs: Iterable[str]) -> dict[str, str]:
 def plan_accounts(registry: Registry, library: ProfileLibrary, site: str,
                   bridges: dict[str, str] | None = None) -> list[Account]:
     """Every account with its permissions (passwords not yet filled in)."""
-    per_device = device_topics(registry, library)
+    per_device = Router(registry, library).topics_by_device()  # the topics ingest reads
     every = sorted(t for ts in per_device.values() for t in ts)
     accounts = [Account(dev, "device", write=ts) for dev, ts in per_device.items()]
     taken = set(per_device)

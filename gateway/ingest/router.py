@@ -54,6 +54,13 @@ class Router:
         """Every topic to subscribe to."""
         return sorted(self._routes)
 
+    def topics_by_device(self) -> dict[str, list[str]]:
+        """Each device's topics, in its profile's channel order (for the broker ACL)."""
+        out: dict[str, list[str]] = {}
+        for topic, route in self._routes.items():
+            out.setdefault(route.device_id, []).append(topic)
+        return out
+
     def __len__(self) -> int:
         return len(self._routes)
 
