@@ -310,12 +310,13 @@ class AlertService:
         """Wake the streams and publish on MQTT; returns the alert as it now is."""
         self.broadcast.notify()
         a = self.get(alert_id)
+        shown = public(a)
         if a["status"] == "open" and not a["escalated"]:
-            self._watch[alert_id] = public(a)
+            self._watch[alert_id] = shown
         else:
             self._watch.pop(alert_id, None)
         if publish:
-            self._publish(public(a), transition)
+            self._publish(shown, transition)
         return a
 
     def _publish(self, alert: dict[str, Any], transition: str, *,

@@ -66,5 +66,5 @@ def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
         finally:
             broadcast.forget(wake)
 
-    return EventStreamResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStreamResponse(events(), headers={"Cache-Control": "no-cache",
+                                                  "X-Accel-Buffering": "no"})

@@ -28,8 +28,9 @@ class Router:
 
     def __init__(self, registry: Registry, library: ProfileLibrary) -> None:
         self._routes: dict[str, Route] = {}
-        # Consent per resident as the registry gives it (not sent to the receiver process:
-        # the writer applies consent, so a change takes effect for the next message).
+        # Consent per resident as the registry gives it: the starting point of the writer's
+        # copy (Pipeline.consent), which applies it, so a change takes effect for the next
+        # message. Not pickled: the receiver process does not use it.
         self.consent = {res.id: consent_kinds(res.consent) for res in registry.residents}
         for resident, device in registry.devices():
             profile = library.get(device.profile)
