@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +27,13 @@ def wait_for(cond: Callable[[], bool], timeout: float = 30.0, interval: float = 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def tillsyn(*args: str, env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `tillsyn` command (as `python -m gateway`)."""
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
+                          text=True, timeout=120, env=env, input=input)
 
 
 class Mosquitto(PrivateMosquitto):

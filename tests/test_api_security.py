@@ -4,7 +4,6 @@ and the administrators' audit log (real SQLite, the real `tillsyn staff password
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +17,14 @@ from gateway.auth import create_token
 from gateway.passwords import hash_password, verify_password
 from gateway.runtime import Runtime, load_runtime
 from tests.homes import auth, two_units, write_config
+from tests.support import tillsyn
 
 NURSE_PASSWORD = "night-shift-2026"
 
 
 def _set_password(cfg: Path, staff: str, password: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", "staff", "password", "--config",
-                           str(cfg), "--staff", staff, "--password-stdin"], input=password + "\n",
-                          capture_output=True, text=True, timeout=60)
+    return tillsyn("staff", "password", "--config", str(cfg), "--staff", staff,
+                   "--password-stdin", input=password + "\n")
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +11,7 @@ from gateway.config.loader import load_config, load_registry
 from gateway.errors import ConfigError
 from gateway.profiles.loader import load_profiles
 from tests.homes import registry, write_config
-
-
-def tillsyn(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+from tests.support import tillsyn
 
 
 def test_minimal_config_names_five_keys(tmp_path: Path) -> None:

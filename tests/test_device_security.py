@@ -4,8 +4,6 @@ in deploy/mosquitto/, tested on a real Mosquitto started from that very file."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway.credentials import hash_matches, password_hash
 from gateway.storage.schema import observations
 from tests.homes import SITE, registry, running_ingest, two_units, write_config
-from tests.support import ROOT, Mosquitto, certificates, wait_for
+from tests.support import ROOT, Mosquitto, certificates, tillsyn, wait_for
 
 PROD_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 
@@ -31,9 +29,8 @@ def _registry_with_two_units() -> dict[str, Any]:
 
 
 def _make_credentials(folder: Path, *args: str) -> tuple[int, str]:
-    r = subprocess.run([sys.executable, "-m", "gateway", "devices", "credentials", "--config",
-                        str(folder / "config.yaml"), "--out", str(folder / "creds"), *args],
-                       capture_output=True, text=True, timeout=60)
+    r = tillsyn("devices", "credentials", "--config", str(folder / "config.yaml"), "--out",
+                str(folder / "creds"), *args)
     return r.returncode, r.stdout + r.stderr
 
 

@@ -23,6 +23,7 @@ from gateway.storage.schema import alerts, observations
 from gateway.storage.store import Store
 from tests.gateway_proc import GatewayProcess
 from tests.homes import SITE, registry, write_config
+from tests.mqtt_client import Publisher
 from tests.support import Mosquitto, Postgres, free_port, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -120,15 +121,9 @@ class Nurse:
 
 
 def _sos(url: str, device: str, client_id: str) -> None:
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                      protocol=mqtt.MQTTv5)
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-    pub.connect(host, int(port))
-    pub.loop_start()
-    pub.publish(f"tillsyn/v1/{SITE}/{device}/event", json.dumps(
-        {"ts": int(time.time() * 1000), "kind": "sos", "value": True}), qos=1).wait_for_publish(10)
-    pub.disconnect()
-    pub.loop_stop()
+    with Publisher(url, client_id=client_id) as pub:
+        pub.publish_many([(f"tillsyn/v1/{SITE}/{device}/event", json.dumps(
+            {"ts": int(time.time() * 1000), "kind": "sos", "value": True}))])
 
 
 def _api(port: int, method: str, path: str, staff: str = "s-17") -> Any:

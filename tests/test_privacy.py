@@ -5,8 +5,6 @@ erasure with the real commands (real SQLite)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from gateway.storage.store import Store
 from tests.gateway_proc import GatewayProcess
 from tests.homes import auth, registry, running_ingest, write_config
 from tests.mqtt_client import Publisher
-from tests.support import Mosquitto, free_port, wait_for
+from tests.support import Mosquitto, free_port, tillsyn, wait_for
 
 DAY = 86_400_000
 
@@ -37,11 +35,6 @@ DAY = 86_400_000
 def _obs(resident: str, device: str, kind: str, ts_ms: int) -> dict[str, Any]:
     return {"resident_id": resident, "device_id": device, "kind": kind, "value": True,
             "ts_ms": ts_ms, "received_ms": ts_ms, "room": "hall", "clock_override": False}
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.mark.broker
@@ -124,9 +117,9 @@ def test_db_prune_applies_retention_per_kind(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db",
                        storage={"retention": {"observation_days_by_kind": {"position": 30}}})
     store = Store(f"sqlite:///{tmp_path}/t.db")
-    assert _cli("db", "upgrade", "--config", str(cfg)).returncode == 0
+    assert tillsyn("db", "upgrade", "--config", str(cfg)).returncode == 0
     _seed_for_retention(store, int(time.time() * 1000))
-    r = _cli("db", "prune", "--config", str(cfg))
+    r = tillsyn("db", "prune", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     assert store.count(observations) == 2
     assert {o["kind"] for o in store.observations("r-1000")} == {"motion", "position"}
@@ -137,7 +130,7 @@ def test_db_prune_applies_retention_per_kind(tmp_path: Path) -> None:
     assert store.count(audit_log, action="read_resident") == 0  # older than audit_days
     bad = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db",
                        storage={"retention": {"observation_days_by_kind": {"mood": 3}}})
-    r = _cli("check-config", str(bad))
+    r = tillsyn("check-config", str(bad))
     assert r.returncode == 2 and "unknown observation kind 'mood'" in r.stderr
     store.close()
 
@@ -188,7 +181,7 @@ def test_export_and_erase_a_resident(tmp_path: Path) -> None:
     rt.store.close()
 
     out = tmp_path / "r-1000.json"
-    r = _cli("export", "resident", "r-1000", "--config", str(cfg), "--out", str(out),
+    r = tillsyn("export", "resident", "r-1000", "--config", str(cfg), "--out", str(out),
              "--by", "s-admin")
     assert r.returncode == 0, r.stderr
     data = json.loads(out.read_text())
@@ -201,9 +194,9 @@ def test_export_and_erase_a_resident(tmp_path: Path) -> None:
     assert any(a["action"] == "read_resident" and a["staff_id"] == "s-17"
                for a in data["audit_log"])  # who has read their data
     assert data["consent_changes"][0]["kinds"] == ["contact", "motion"]
-    assert _cli("export", "resident", "r-9999", "--config", str(cfg)).returncode == 2
+    assert tillsyn("export", "resident", "r-9999", "--config", str(cfg)).returncode == 2
 
-    r = _cli("erase", "resident", "r-1000", "--config", str(cfg), "--yes", "--by", "s-admin")
+    r = tillsyn("erase", "resident", "r-1000", "--config", str(cfg), "--yes", "--by", "s-admin")
     assert r.returncode == 0, r.stderr
     assert "still in the registry" in r.stderr  # the registry must be changed too
     store = Store(f"sqlite:///{tmp_path}/t.db")

@@ -19,7 +19,7 @@ from gateway.config.loader import load_registry
 from tests.gateway_proc import GatewayProcess
 from tests.homes import SITE, registry, write_config
 from tests.mqtt_client import Publisher
-from tests.support import Mosquitto, free_port
+from tests.support import Mosquitto, free_port, tillsyn
 
 pytestmark = pytest.mark.broker
 SECRET = "test-secret-not-for-production"
@@ -146,15 +146,11 @@ def test_tonights_checks_update_without_a_reload(browser: Browser, mosquitto: Mo
 
 def test_login_form_wrong_then_right_password_and_logout(browser: Browser, mosquitto: Mosquitto,
                                                          tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     port = free_port()
     cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=registry(1),
                        client_id="gw-login", api_port=port)
-    r = subprocess.run([sys.executable, "-m", "gateway", "staff", "password", "--config",
-                        str(cfg), "--staff", "s-17", "--password-stdin"],
-                       input="natt-sköterska-17\n", capture_output=True, text=True, timeout=60)
+    r = tillsyn("staff", "password", "--config", str(cfg), "--staff", "s-17",
+                "--password-stdin", input="natt-sköterska-17\n")
     assert r.returncode == 0, r.stderr
     gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
     gw.start()
