@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
+from gateway.api.limiter import LoginLimiter
 from gateway.api.routes import (
     alerts,
     auth,
@@ -32,6 +33,10 @@ def create_app(rt: Runtime) -> FastAPI:
     """Build the HTTP API for a runtime."""
     app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
     app.state.runtime = rt
+    api = rt.config.api
+    app.state.login_limiter = LoginLimiter(api.login_failures_per_staff,
+                                           api.login_failures_per_address,
+                                           api.login_window_seconds)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(alerts.router)

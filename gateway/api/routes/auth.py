@@ -13,7 +13,6 @@ from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin
 from gateway.api.limiter import LoginLimiter
 from gateway.auth import issue_token
 from gateway.passwords import verify_password
-from gateway.runtime import Runtime
 from gateway.storage.store import from_ms, to_ms
 
 router = APIRouter(tags=["auth"])
@@ -51,17 +50,6 @@ class AuditEntry(BaseModel):
     detail: str | None
 
 
-def limiter(request: Request, rt: Runtime) -> LoginLimiter:
-    """The app's login limiter (one per process), made on first use from the config."""
-    lim: LoginLimiter | None = getattr(request.app.state, "login_limiter", None)
-    if lim is None:
-        api = rt.config.api
-        lim = LoginLimiter(api.login_failures_per_staff, api.login_failures_per_address,
-                           api.login_window_seconds)
-        request.app.state.login_limiter = lim
-    return lim
-
-
 @router.post("/api/auth/login", response_model=LoginResult,
              responses={401: {"description": "Wrong staff id or password"},
                         429: {"description": "Too many failed logins; see Retry-After"}})
@@ -71,7 +59,7 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
     After `api.login_failures_per_staff` failures for one id, or
     `api.login_failures_per_address` from one address, within `api.login_window_seconds`,
     logins are refused with 429 and Retry-After until the oldest failure ages out."""
-    lim = limiter(request, rt)
+    lim: LoginLimiter = request.app.state.login_limiter  # one per process (create_app)
     address = request.client.host if request.client else "unknown"
     wait = lim.retry_after(body.staff_id, address)
     if wait is not None:
