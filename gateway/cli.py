@@ -182,6 +182,7 @@ def _register_extra() -> None:
         cli_report,
         cli_risk,
         cli_supervision,
+        cli_timeseries,
         cli_tools,
     )
 
@@ -192,6 +193,7 @@ def _register_extra() -> None:
     app.add_typer(cli_devices.app, name="devices")
     app.add_typer(cli_privacy.export_app, name="export")
     app.add_typer(cli_privacy.erase_app, name="erase")
+    app.add_typer(cli_timeseries.app, name="timeseries")
 
 
 def main() -> None:

@@ -49,6 +49,21 @@ class Metrics:
                                       registry=r)
         self.login_limited = Counter("tillsyn_login_rate_limited",
                                      "Logins refused because of too many failures", registry=r)
+        self.influx_written = Counter("tillsyn_influx_points_written",
+                                      "Points written to the time-series server", registry=r)
+        self.influx_dropped = Counter(
+            "tillsyn_influx_points_dropped",
+            "Points not written: buffer_full (oldest dropped while the server was away), "
+            "rejected (refused by the server), shutdown", ["reason"], registry=r)
+        for reason in ("buffer_full", "rejected", "shutdown"):
+            self.influx_dropped.labels(reason=reason)
+        self.influx_failures = Counter("tillsyn_influx_write_failures",
+                                       "Write requests that failed (retried unless rejected)",
+                                       registry=r)
+        self.influx_buffer = Gauge("tillsyn_influx_buffer_points",
+                                   "Points waiting to be written", registry=r)
+        self.influx_up = Gauge("tillsyn_influx_up", "1 when the last write succeeded",
+                               registry=r)
 
     def add(self, c: Counters) -> None:
         """Add the counters of one committed batch."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from gateway.alerting.publisher import AlertPublisher
 from gateway.alerting.runner import DetectorRunner
@@ -27,6 +29,7 @@ from gateway.storage.store import Store
 from gateway.supervision.journal import Journal
 from gateway.supervision.plans import PlanStore, detector_plan
 from gateway.supervision.summary import SupervisionViews
+from gateway.timeseries import InfluxSink, build_sink
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Runtime:
     ibic: IbicService | None = None
     risk: RiskService | None = None
     retention: Periodic | None = None
+    timeseries: InfluxSink | None = None
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -103,7 +107,7 @@ def start_service(rt: Runtime) -> None:
     assert rt.detectors is not None and rt.publisher is not None
     rt.publisher.start()
     rt.detectors.start()
-    ingest.on_committed = rt.detectors.feed
+    ingest.on_committed = committed_to(rt)
     ingest.start()
     if rt.ibic is not None:
         rt.ibic.start()
@@ -113,6 +117,28 @@ def start_service(rt: Runtime) -> None:
                             rt.config.storage.retention.every_hours * 3600,
                             failed="retention round failed; the next round retries")
     rt.retention.start()
+
+
+def committed_to(rt: Runtime) -> Callable[[list[dict[str, Any]], dict[str, dict[str, Any]]],
+                                          None]:
+    """What ingest calls with each committed batch: the time-series sink (if configured),
+    then the detectors."""
+    assert rt.detectors is not None
+    feed = rt.detectors.feed
+    rt.timeseries = build_sink(rt.config.storage.influxdb, rt.config.site.id, rt.metrics,
+                               secret(rt.config.storage.influxdb.token)
+                               if rt.config.storage.influxdb else None)
+    sink = rt.timeseries
+    if sink is None:
+        return feed
+    sink.start()
+
+    def committed(observations: list[dict[str, Any]],
+                  status: dict[str, dict[str, Any]]) -> None:
+        sink.offer(observations)
+        feed(observations, status)
+
+    return committed
 
 
 def apply_retention(rt: Runtime) -> dict[str, int]:
@@ -136,6 +162,8 @@ def stop_service(rt: Runtime) -> None:
         rt.ibic.stop()
     if rt.ingest is not None:
         rt.ingest.stop()
+    if rt.timeseries is not None:
+        rt.timeseries.stop()  # after ingest: what was committed is still written
     if rt.detectors is not None:
         rt.detectors.stop()
     if rt.publisher is not None:

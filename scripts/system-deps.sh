@@ -11,6 +11,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # The web UI tests drive Debian's Chromium through Playwright (no browser download).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The time-series export test writes to a private VictoriaMetrics (InfluxDB v2 write API).
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing from apt: ${need[*]}"
@@ -18,7 +20,7 @@ if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the packaged services; Tillsyn runs its own private instances.
-  systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  systemctl disable --now mosquitto victoria-metrics >/dev/null 2>&1 || true
 else
   echo "missing system packages; install them with:" >&2
   echo "  sudo apt-get install -y ${need[*]}" >&2

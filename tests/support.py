@@ -121,3 +121,59 @@ def certificates(folder: Path) -> dict[str, Path]:
     for path in files.values():  # mosquitto drops to its own user when started as root
         os.chmod(path, 0o644)
     return files
+
+
+class VictoriaMetrics:
+    """A private VictoriaMetrics (Debian's `victoria-metrics`): it accepts the InfluxDB v2
+    write API that influxdb-client speaks, and answers what it stored on /api/v1/export."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="tillsyn-vm-"))
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = shutil.which("victoria-metrics")
+        if binary is None:
+            raise RuntimeError("victoria-metrics not found: apt-get install victoria-metrics")
+        with (self.dir / "log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [binary, f"-storageDataPath={self.dir / 'data'}",
+                 f"-httpListenAddr=127.0.0.1:{self.port}", "-loggerLevel=ERROR",
+                 "-search.disableCache", "-search.latencyOffset=0s"], stdout=log, stderr=log)
+        wait_for(self._ready, 30, what="VictoriaMetrics ready")
+
+    def _ready(self) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+    def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
+        """Every stored series matching, with values and timestamps (ms)."""
+        import json
+        import urllib.parse
+        import urllib.request
+
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).read()
+        # explicit end: by default it is now rounded down, which hides the newest points
+        query = urllib.parse.urlencode({"match[]": match, "start": 0,
+                                        "end": int(time.time()) + 3600})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as r:
+            return [json.loads(line) for line in r.read().decode().splitlines() if line]
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.storage.store import from_ms
 
@@ -40,3 +40,6 @@ class Health(BaseModel):
     ingest_lag_seconds: float
     queue_depth: int
     devices_registered: int
+    timeseries: bool | None = Field(
+        None, description="Time-series export working (null: not configured or no write yet); "
+                          "does not make the gateway degraded, the database is the record")

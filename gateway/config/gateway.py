@@ -83,12 +83,35 @@ class MqttConfig(StrictModel):
 
 
 class InfluxConfig(StrictModel):
-    """Optional time-series sink (not yet implemented: issue 7)."""
+    """Optional time-series export of observations (docs/timeseries.md): InfluxDB 2 or 3,
+    or anything that accepts the InfluxDB v2 write API (VictoriaMetrics)."""
 
-    url: str = Field(..., description="InfluxDB v2 write API base URL")
-    org: str = Field("tillsyn", description="Organisation")
-    bucket: str = Field("tillsyn", description="Bucket")
-    token: SecretStr | None = Field(None, description="From TILLSYN_INFLUX_TOKEN")
+    url: str = Field(..., description="Server base URL, e.g. http://influxdb:8086")
+    org: str = Field("tillsyn", min_length=1, description="Organisation")
+    bucket: str = Field("tillsyn", min_length=1,
+                        description="Bucket (InfluxDB 1.8: database/retention-policy)")
+    token: SecretStr | None = Field(None, description="API token; from TILLSYN_INFLUX_TOKEN")
+    ca_file: str | None = Field(None, description="CA bundle for https://")
+    timeout_seconds: float = Field(10, gt=0, le=300, description="One write request")
+    gzip: bool = Field(False, description="Compress write requests")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write request")
+    flush_seconds: float = Field(
+        1.0, gt=0, le=300, description="Write a smaller batch when this much time has passed")
+    buffer_points: int = Field(
+        250_000, ge=1000, le=20_000_000,
+        description="Points kept while the server is unreachable (about 130 bytes each); "
+                    "beyond this the oldest are dropped and counted on /metrics")
+    backoff_max_seconds: float = Field(
+        60, ge=1, le=3600, description="Longest wait between retries (doubling from 1 s)")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not (value.startswith("http://") or value.startswith("https://")):
+            raise ValueError("must start with http:// or https://")
+        if not value.split("://", 1)[1].strip("/"):
+            raise ValueError("needs a host, e.g. http://127.0.0.1:8086")
+        return value.rstrip("/")
 
 
 class RetentionConfig(StrictModel):

@@ -18,6 +18,7 @@ M = TypeVar("M", bound=BaseModel)
 ENV_SECRETS = {
     ("mqtt", "password"): "TILLSYN_MQTT_PASSWORD",
     ("api", "token_secret"): "TILLSYN_API_TOKEN_SECRET",
+    ("storage", "influxdb", "token"): "TILLSYN_INFLUX_TOKEN",
 }
 
 
@@ -79,12 +80,9 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
     environ = dict(os.environ) if env is None else env
     data = read_yaml(path)
     if isinstance(data, dict):
-        for (section, key), var in ENV_SECRETS.items():
+        for keys, var in ENV_SECRETS.items():
             if var in environ:
-                block = data.setdefault(section, {}) or {}
-                if isinstance(block, dict):
-                    block[key] = environ[var]
-                    data[section] = block
+                _put_secret(data, keys, environ[var])
     config = validate(GatewayConfig, data, path)
     if config.registry.path is not None:
         reg = beside_config(config.registry.path, path)
@@ -92,6 +90,22 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
             raise ConfigError([f"{path}: registry.path: value {config.registry.path!r}: "
                                f"file not found ({reg})"])
     return config
+
+
+def _put_secret(data: dict[str, Any], keys: tuple[str, ...], value: str) -> None:
+    """Set a secret from the environment at a key path. A missing top-level section is
+    made; a missing deeper one (an optional block such as storage.influxdb) is not."""
+    block = data
+    for depth, key in enumerate(keys[:-1]):
+        inner = block.get(key)
+        if inner is None:
+            if depth > 0:
+                return
+            inner = block[key] = {}
+        if not isinstance(inner, dict):
+            return
+        block = inner
+    block[keys[-1]] = value
 
 
 def registry_path(config: GatewayConfig, config_path: Path | str) -> Path | None:

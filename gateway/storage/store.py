@@ -6,6 +6,7 @@ import json
 import secrets as pysecrets
 import struct
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,6 +209,25 @@ class Store:
         q = q.order_by(observations.c.ts_ms, observations.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def observations_between(self, since_ms: int, until_ms: int,
+                             size: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """Every resident's observations in [since, until), oldest first, in lists of
+        `size` (streamed: memory stays flat however long the range)."""
+        q = (select(observations)
+             .where(observations.c.ts_ms >= since_ms, observations.c.ts_ms < until_ms)
+             .order_by(observations.c.ts_ms, observations.c.id))
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(q)
+            for part in result.partitions(size):
+                yield [dict(r._mapping) for r in part]
+
+    def count_between(self, since_ms: int, until_ms: int) -> int:
+        """Observations (all residents) in [since, until)."""
+        q = (select(func.count()).select_from(observations)
+             .where(observations.c.ts_ms >= since_ms, observations.c.ts_ms < until_ms))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
 
     def count(self, table: Table, **where: Any) -> int:
         """Row count, optionally filtered by equality on columns."""

@@ -23,7 +23,8 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
         response.status_code = 503
     return Health(status="ok" if ok else "degraded", mqtt_connected=connected, database=db,
                   ingest_lag_seconds=float(lag), queue_depth=depth,
-                  devices_registered=sum(len(r.devices) for r in rt.registry.residents))
+                  devices_registered=sum(len(r.devices) for r in rt.registry.residents),
+                  timeseries=None if rt.timeseries is None else rt.timeseries.up)
 
 
 @router.get("/metrics", response_class=Response)
