@@ -24,5 +24,10 @@ class StorageError(TillsynError):
     """The database refused or could not be reached."""
 
 
+class Fenced(TillsynError):
+    """A worker tried to commit for an MQTT session slot it no longer holds (its lease
+    expired and another worker may have it): nothing was committed or acknowledged."""
+
+
 class AuthError(TillsynError):
     """A bearer token is missing, malformed, expired or unknown."""

@@ -23,6 +23,7 @@ from gateway.metrics import Metrics
 from gateway.privacy import prune
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
 from gateway.risk.service import RiskService, load_model
+from gateway.scale.worker import Worker, start_worker, stop_worker
 from gateway.schedule import Periodic
 from gateway.storage.migrate import upgrade
 from gateway.storage.store import Store
@@ -54,6 +55,18 @@ class Runtime:
     risk: RiskService | None = None
     retention: Periodic | None = None
     timeseries: InfluxSink | None = None
+    worker: Worker | None = None  # one of several workers (scale.enabled)
+
+    def ingests(self) -> list[IngestService]:
+        """The ingest services running in this process (several with scale-out slots)."""
+        if self.worker is not None:
+            return self.worker.ingests()
+        return [self.ingest] if self.ingest is not None else []
+
+    def set_consent(self, resident_id: str, kinds: list[str]) -> None:
+        """A consent change: applies to the next batch of every local ingest."""
+        for ingest in self.ingests():
+            ingest.pipeline.set_consent(resident_id, kinds)
 
     def token_secret(self) -> str:
         """Configured token key, or the one kept in the database."""
@@ -101,7 +114,11 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
 
 
 def start_service(rt: Runtime) -> None:
-    """Ingest, detectors, alerting and the alert publisher, wired and started."""
+    """Ingest, detectors, alerting and the alert publisher, wired and started (as one
+    worker of several with scale.enabled, docs/scale.md)."""
+    if rt.config.scale.enabled:
+        start_worker(rt)
+        return
     ingest = build_ingest(rt)
     build_alerting(rt)
     assert rt.detectors is not None and rt.publisher is not None
@@ -109,6 +126,12 @@ def start_service(rt: Runtime) -> None:
     rt.detectors.start()
     ingest.on_committed = committed_to(rt)
     ingest.start()
+    start_jobs(rt)
+
+
+def start_jobs(rt: Runtime) -> None:
+    """The site-wide scheduled jobs: IBIC follow-up proposals, fall-risk scoring, retention
+    (in one worker only when there are several)."""
     if rt.ibic is not None:
         rt.ibic.start()
     if rt.risk is not None and rt.config.risk.enabled:
@@ -117,6 +140,17 @@ def start_service(rt: Runtime) -> None:
                             rt.config.storage.retention.every_hours * 3600,
                             failed="retention round failed; the next round retries")
     rt.retention.start()
+
+
+def stop_jobs(rt: Runtime) -> None:
+    """Stop what start_jobs started."""
+    if rt.retention is not None:
+        rt.retention.stop()
+        rt.retention = None
+    if rt.risk is not None:
+        rt.risk.stop()
+    if rt.ibic is not None:
+        rt.ibic.stop()
 
 
 def committed_to(rt: Runtime) -> Callable[[list[dict[str, Any]], dict[str, dict[str, Any]]],
@@ -154,12 +188,9 @@ def apply_retention(rt: Runtime) -> dict[str, int]:
 
 def stop_service(rt: Runtime) -> None:
     """Stop what start_service started, in reverse order."""
-    if rt.retention is not None:
-        rt.retention.stop()
-    if rt.risk is not None:
-        rt.risk.stop()
-    if rt.ibic is not None:
-        rt.ibic.stop()
+    if rt.worker is not None:
+        stop_worker(rt, rt.worker)  # gives slots and partitions back, stopping them
+    stop_jobs(rt)
     if rt.ingest is not None:
         rt.ingest.stop()
     if rt.timeseries is not None:
@@ -170,8 +201,9 @@ def stop_service(rt: Runtime) -> None:
         rt.publisher.stop()
 
 
-def build_ingest(rt: Runtime) -> IngestService:
-    """Create the ingest service for a runtime."""
+def build_ingest(rt: Runtime, client_id: str | None = None) -> IngestService:
+    """Create the ingest service for a runtime (for another MQTT client id: a scale-out
+    session slot)."""
     pipeline = Pipeline(
         Router(rt.registry, rt.profiles),
         dead_letter_max_bytes=rt.config.storage.dead_letter_max_bytes,
@@ -179,7 +211,11 @@ def build_ingest(rt: Runtime) -> IngestService:
         max_behind=timedelta(days=rt.config.site.max_clock_behind_days))
     for resident_id, change in rt.store.consent_in_force().items():
         pipeline.set_consent(resident_id, change["kinds"])  # changed through the API
-    rt.ingest = IngestService(rt.config.mqtt, pipeline.router, pipeline, rt.store, rt.metrics,
-                              batch_max=rt.config.storage.batch_max,
-                              receiver=rt.config.mqtt.receiver)
-    return rt.ingest
+    mqtt = rt.config.mqtt
+    if client_id is not None:
+        mqtt = mqtt.model_copy(update={"client_id": client_id})
+    ingest = IngestService(mqtt, pipeline.router, pipeline, rt.store, rt.metrics,
+                           batch_max=rt.config.storage.batch_max, receiver=mqtt.receiver)
+    if client_id is None:
+        rt.ingest = ingest
+    return ingest

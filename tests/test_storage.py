@@ -32,7 +32,7 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
             "audit_log", "settings", "alerts", "alert_events", "visits",
             "supervision_checks", "supervision_plans", "goals", "resident_needs",
             "goal_events", "staff_passwords", "consent_changes"} <= tables
-    assert version == "0008"
+    assert version == "0009"
     store.close()
 
 

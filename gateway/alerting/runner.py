@@ -83,10 +83,14 @@ class DetectorRunner:
         # Link supervision counts a device never heard from since this start; devices
         # heard before have their real last-seen time from the link table (rebuild).
         now = datetime.now(UTC)
-        plans = plans or {}
-        self.engines = {r.id: ResidentEngine(settings_for(r, config, registry, profiles), now,
-                                             plans.get(r.id))
-                        for r in registry.residents}
+        self.plans = dict(plans or {})
+        self._settings = {r.id: settings_for(r, config, registry, profiles)
+                          for r in registry.residents}
+        self.engines = {rid: ResidentEngine(st, now, self.plans.get(rid))
+                        for rid, st in self._settings.items()}
+        # Residents whose detectors run here: all of them (None), or, with several workers,
+        # those of the partitions this worker holds (adopt/drop, docs/scale.md).
+        self.owned: set[str] | None = None
         self._clock: dict[str, tuple[datetime, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -113,10 +117,11 @@ class DetectorRunner:
         """Committed observations (dicts as stored) and device last-seen entries."""
         decisions = []
         fed: dict[str, ResidentEngine] = {}  # only engines fed an observation tick checks
+        owned = self.owned
         with self._lock:
             for row in rows:
                 engine = self.engines.get(row["resident_id"])
-                if engine is None:
+                if engine is None or (owned is not None and row["resident_id"] not in owned):
                     continue
                 fed[row["resident_id"]] = engine
                 obs = _obs(row)
@@ -132,7 +137,7 @@ class DetectorRunner:
                 self._visit_change(obs.resident_id, before, engine)
             for entry in seen.values():
                 engine = self.engines.get(entry["resident_id"])
-                if engine is not None:
+                if engine is not None and (owned is None or entry["resident_id"] in owned):
                     # Event time of the device's newest message (receive time in the link
                     # table rebuilt at start), so replays follow their own clock.
                     ms = entry.get("event_ms", entry["last_seen_ms"])
@@ -154,6 +159,7 @@ class DetectorRunner:
         """A changed plan takes effect from the next check time."""
         with self._lock:
             engine = self.engines[resident_id]
+            self.plans[resident_id] = plan  # an engine made later (adopt) starts with it
             if plan is None:
                 engine.supervisor = None
             elif engine.supervisor is not None:
@@ -179,29 +185,67 @@ class DetectorRunner:
         """Advance every engine to its event clock."""
         decisions = []
         with self._lock:
-            for rid, engine in self.engines.items():
+            engines = self._owned_engines()
+            for rid, engine in engines.items():
                 decisions.extend(engine.tick(self.now_for(rid)))
-            checks = self._take_checks(self.engines.values())
+            checks = self._take_checks(engines.values())
         if decisions:
             self.alerts.handle(decisions)
         self._record(checks)
         self.alerts.escalate_due()
 
+    def _owned_engines(self) -> dict[str, ResidentEngine]:
+        owned = self.owned
+        if owned is None:
+            return self.engines
+        return {rid: e for rid, e in self.engines.items() if rid in owned}
+
+    # --- ownership (several workers) --------------------------------------------------------
+
+    def adopt(self, residents: set[str], upto_id: int | None = None) -> None:
+        """Start running these residents' detectors here: fresh engines, rebuilt from the
+        stored observations (up to `upto_id`, where the caller's feed goes on from)."""
+        residents = residents & set(self.engines)
+        now = datetime.now(UTC)
+        with self._lock:
+            for rid in residents:
+                self.engines[rid] = ResidentEngine(self._settings[rid], now, self.plans.get(rid))
+                self._clock.pop(rid, None)
+            if self.owned is None:
+                self.owned = set()
+            self.owned |= residents
+        self.rebuild(residents, upto_id)
+
+    def drop(self, residents: set[str]) -> None:
+        """Stop running these residents' detectors here (another worker takes them)."""
+        with self._lock:
+            if self.owned is None:
+                self.owned = set(self.engines)
+            self.owned -= residents
+
     # --- lifecycle ------------------------------------------------------------------------
 
-    def rebuild(self) -> None:
-        """Replay the last hours of stored observations and the device link table."""
+    def rebuild(self, residents: set[str] | None = None, upto_id: int | None = None) -> None:
+        """Replay the last hours of stored observations and the device link table (of some
+        residents, and observations up to an id, when given)."""
         with self.store.engine.connect() as conn:
             newest = conn.execute(select(func.max(observations.c.ts_ms))).scalar()
             since = int(newest) - REBUILD_HOURS * 3_600_000 if newest is not None else 0
+            q = select(observations).where(observations.c.ts_ms >= since)
+            links_q = select(device_status)
+            if residents is not None:
+                q = q.where(observations.c.resident_id.in_(sorted(residents)))
+                links_q = links_q.where(device_status.c.resident_id.in_(sorted(residents)))
+            if upto_id is not None:
+                q = q.where(observations.c.id <= upto_id)
             rows = [dict(r._mapping) for r in conn.execute(
-                select(observations).where(observations.c.ts_ms >= since)
-                .order_by(observations.c.ts_ms, observations.c.id))]
-            links = {r.device_id: dict(r._mapping) for r in conn.execute(select(device_status))}
+                q.order_by(observations.c.ts_ms, observations.c.id))]
+            links = {r.device_id: dict(r._mapping) for r in conn.execute(links_q)}
         clocks = self._restart_clocks(rows)
         if self.journal is not None:
             self.journal.restore({rid: e.supervisor for rid, e in self.engines.items()
-                                  if e.supervisor is not None}, clocks)
+                                  if e.supervisor is not None
+                                  and (residents is None or rid in residents)}, clocks)
         self.alerts.replaying = True
         try:
             self.feed(rows, links)
@@ -213,8 +257,8 @@ class DetectorRunner:
                 sup = self.engines[rid].supervisor if rid in self.engines else None
                 if sup is not None:
                     sup.started = clock  # checks due before now were missed: late
-        log.info("detectors rebuilt from %d observations of the last %d h", len(rows),
-                 REBUILD_HOURS)
+        log.info("detectors rebuilt from %d observations of the last %d h (%s residents)",
+                 len(rows), REBUILD_HOURS, "all" if residents is None else len(residents))
 
     @staticmethod
     def _restart_clocks(rows: list[dict[str, Any]]) -> dict[str, datetime]:
@@ -228,9 +272,12 @@ class DetectorRunner:
         return {rid: from_ms(r["ts_ms"]) + max(timedelta(0), wall - from_ms(r["received_ms"]))
                 for rid, r in newest.items()}
 
-    def start(self) -> None:
-        """Rebuild, then tick in the background."""
-        self.rebuild()
+    def start(self, *, rebuild: bool = True) -> None:
+        """Rebuild (unless residents are adopted later), then tick in the background."""
+        if rebuild:
+            self.rebuild()
+        else:
+            self.owned = set()
         self._thread = threading.Thread(target=self._run, name="tillsyn-detectors",
                                         daemon=True)
         self._thread.start()

@@ -209,8 +209,15 @@ class AlertService:
                     .where(alerts.c.escalated.is_(False))
                     .where(alerts.c.escalation_due_ms <= at_ms)).all()
                 for row in rows:
-                    conn.execute(update(alerts).where(alerts.c.id == row.id)
-                                 .values(escalated=True))
+                    # Conditional: with several workers only the one whose update flips
+                    # the flag escalates (PostgreSQL re-checks the condition after a
+                    # concurrent update of the row).
+                    flipped = conn.execute(
+                        update(alerts).where(alerts.c.id == row.id)
+                        .where(alerts.c.status == "open")
+                        .where(alerts.c.escalated.is_(False)).values(escalated=True))
+                    if flipped.rowcount != 1:
+                        continue
                     self._event(conn, int(row.id), row.unit_id, "escalated", None, at_ms)
                     done.append(int(row.id))
         except SQLAlchemyError as exc:

@@ -43,3 +43,6 @@ class Health(BaseModel):
     timeseries: bool | None = Field(
         None, description="Time-series export working (null: not configured or no write yet); "
                           "does not make the gateway degraded, the database is the record")
+    worker: str | None = Field(None, description="This worker's id (scale.enabled)")
+    slots: list[int] | None = Field(None, description="MQTT session slots held here")
+    partitions: list[int] | None = Field(None, description="Resident partitions held here")

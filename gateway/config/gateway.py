@@ -248,6 +248,30 @@ class RiskConfig(StrictModel):
                                description="Days scored after a stop, at most")
 
 
+class ScaleConfig(StrictModel):
+    """Several `tillsyn run` workers sharing one site (docs/scale.md)."""
+
+    enabled: bool = Field(False, description="Run as one of several workers")
+    worker_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+        description="This worker's id (default: host name and process id, which in "
+                    "Kubernetes is the pod name)")
+    slots: int = Field(
+        2, ge=1, le=256,
+        description="MQTT sessions sharing the device topics through $share: client ids "
+                    "<mqtt.client_id>-<n>. Never lower it while messages are queued")
+    partitions: int = Field(
+        8, ge=1, le=4096,
+        description="Resident partitions: each runs its detectors and alerting in one worker")
+    lease_seconds: float = Field(
+        10, ge=2, le=300, description="A worker that stops renewing loses its slots and "
+                                      "partitions to the others after this long")
+    reorder_ms: int = Field(
+        500, ge=0, le=10_000,
+        description="Observations from different sessions are held this long and fed to "
+                    "the detectors in event-time order")
+
+
 class GatewayConfig(StrictModel):
     """Root of the configuration file."""
 
@@ -260,3 +284,15 @@ class GatewayConfig(StrictModel):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     profiles_dir: str | None = Field(
         None, description="Folder of device profile YAML files (default: the shipped ones)")
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
+
+    @model_validator(mode="after")
+    def _scaled_needs_shared(self) -> GatewayConfig:
+        if self.scale.enabled:
+            if not self.storage.url.startswith("postgresql"):
+                raise ValueError("scale.enabled needs PostgreSQL: storage.url must be "
+                                 "postgresql://... (the workers share it)")
+            if self.mqtt.shared_group is None:
+                raise ValueError("scale.enabled needs mqtt.shared_group (the $share group "
+                                 "the workers' sessions join)")
+        return self

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gateway.config.gateway import MqttConfig
-from gateway.errors import StorageError
+from gateway.errors import Fenced, StorageError
 from gateway.ingest import pipe
 from gateway.ingest.pipeline import Pipeline, Prepared
 from gateway.ingest.receiver import ProcessReceiver, ThreadReceiver
@@ -60,6 +60,9 @@ class IngestService:
         self.last_commit_ms = 0
         self.last_lag_s = 0.0
         self.committed_messages = 0
+        # Several workers: (slot lease name, worker id); commits only while it is held.
+        self.fence: tuple[str, str] | None = None
+        self.fenced = False
         self._seq = 0
         self._min_dup_seq = 0
         # Called with each committed batch (observations, device last-seen), in order.
@@ -160,7 +163,8 @@ class IngestService:
         rows = self.pipeline.assemble(fresh)
         rows.counters.redeliveries = len(batch) - len(fresh)
         if self._until_stored(
-                lambda: self.store.commit_batch(self.client_id, rows, inflight)) is None:
+                lambda: self.store.commit_batch(self.client_id, rows, inflight,
+                                                 self.fence)) is None:
             return
         self._seq = seq
         if not self.db_ok:
@@ -186,6 +190,13 @@ class IngestService:
         while True:
             try:
                 return step()
+            except Fenced as exc:
+                # Another worker may own this session now: acknowledge nothing more; the
+                # broker redelivers what we did not acknowledge to whoever holds it.
+                log.error("ingest stopped: %s", exc)
+                self.fenced = True
+                self._stop.set()
+                return None
             except StorageError as exc:
                 self._db_down(exc)
                 if self._stop.is_set():

@@ -109,6 +109,23 @@ consent_changes = Table(
 )
 Index("ix_consent_changes_resident", consent_changes.c.resident_id, consent_changes.c.id)
 
+# Scale-out (docs/scale.md): workers holding MQTT session slots and resident partitions.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True, comment="slot:<n> or part:<n>"),
+    Column("holder", String(128), nullable=False, comment="worker id"),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("acquired_ms", BigInteger, nullable=False),
+)
+
+workers = Table(
+    "workers", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("api", String(256), nullable=True, comment="where its API listens, for operators"),
+)
+
 staff_passwords = Table(
     "staff_passwords", metadata,
     Column("staff_id", String(64), primary_key=True),

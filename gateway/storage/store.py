@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.errors import StorageError
+from gateway.errors import Fenced, StorageError
 from gateway.ingest.pipeline import BatchRows
 from gateway.storage.engine import make_engine
 from gateway.storage.schema import (
@@ -43,6 +43,8 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+# Advisory lock key serialising ingest commits of several workers ("TILL" in ASCII).
+COMMIT_ORDER_LOCK = 0x54494C4C
 _INGEST_SQL = {
     "obs": "INSERT INTO observations (resident_id, device_id, kind, value, ts_ms, received_ms, "
            "room, clock_override) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -51,13 +53,17 @@ _INGEST_SQL = {
     "status": "INSERT INTO device_status (device_id, resident_id, last_seen_ms, battery, "
               "linkquality, availability) VALUES (?, ?, ?, ?, ?, ?) "
               "ON CONFLICT (device_id) DO UPDATE SET resident_id = excluded.resident_id, "
-              "last_seen_ms = excluded.last_seen_ms, "
+              "last_seen_ms = MAX(excluded.last_seen_ms, device_status.last_seen_ms), "
               "battery = COALESCE(excluded.battery, device_status.battery), "
               "linkquality = COALESCE(excluded.linkquality, device_status.linkquality), "
               "availability = COALESCE(excluded.availability, device_status.availability)",
     "batch": "INSERT INTO ingest_batches (client_id, last_seq, first_seq, entries, "
              "committed_ms) VALUES (?, ?, ?, ?, ?)",
     "prune": "DELETE FROM ingest_batches WHERE client_id = ? AND last_seq < ?",
+    # several workers (PostgreSQL only)
+    "fence": "SELECT 1 FROM leases WHERE name = ? AND holder = ? "
+             "AND expires_ms > tillsyn_now_ms() FOR SHARE",
+    "order": f"SELECT pg_advisory_xact_lock({COMMIT_ORDER_LOCK})",
 }
 
 
@@ -65,6 +71,10 @@ _INGEST_SQL = {
 # only be one of the last in-flight-window messages; this is many windows).
 DEDUP_KEEP = 200_000
 _ENTRY = struct.Struct(">H16s")
+
+
+def _device(entry: dict[str, Any]) -> str:
+    return str(entry["device_id"])
 
 
 def pack_entries(inflight: list[tuple[int, str, int]]) -> bytes:
@@ -136,10 +146,17 @@ class Store:
         return {m for m, d in candidates if known.get(m) == d}
 
     def commit_batch(self, client_id: str, rows: BatchRows,
-                     inflight: list[tuple[int, str, int]]) -> int:
+                     inflight: list[tuple[int, str, int]],
+                     fence: tuple[str, str] | None = None) -> int:
         """Write one batch in one transaction; returns the observations committed.
 
         Raises StorageError if it did not commit.
+
+        `fence` (several workers, PostgreSQL): (lease name, worker id). The batch commits
+        only while that worker holds the session slot's lease (the lease row is locked
+        until commit, so it cannot pass to another worker meanwhile; Fenced otherwise),
+        and under one transaction-level advisory lock, so observation ids become visible
+        in id order: a reader going on from the highest id it has seen misses nothing.
 
         This is the ingest hot path, so it hands prepared tuples straight to the driver's
         executemany (SQLAlchemy's per-row parameter processing cost more than SQLite's
@@ -149,6 +166,11 @@ class Store:
         sql = self._sql()
         try:
             with self.engine.begin() as conn:
+                if fence is not None:
+                    held = conn.exec_driver_sql(sql["fence"], fence).first()
+                    if held is None:
+                        raise Fenced(f"lease {fence[0]} is no longer held by {fence[1]}")
+                    conn.exec_driver_sql(sql["order"])
                 if rows.observations:
                     conn.exec_driver_sql(sql["obs"], [
                         (o["resident_id"], o["device_id"], o["kind"], json.dumps(o["value"]),
@@ -160,10 +182,12 @@ class Store:
                          d["device_id"], d["partial"], d["received_ms"])
                         for d in rows.dead_letters])
                 if rows.status:
+                    # in device order: two workers updating the same rows lock them in the
+                    # same order, so they wait for each other instead of deadlocking
                     conn.exec_driver_sql(sql["status"], [
                         (s["device_id"], s["resident_id"], s["last_seen_ms"], s.get("battery"),
                          s.get("linkquality"), s.get("availability"))
-                        for s in rows.status.values()])
+                        for s in sorted(rows.status.values(), key=_device)])
                 if inflight:
                     first, last = inflight[0][2], inflight[-1][2]
                     if last - first + 1 != len(inflight):
@@ -182,6 +206,7 @@ class Store:
             if self.engine.dialect.name == "postgresql":
                 # psycopg uses %s placeholders and needs the JSON column cast explicitly.
                 sql = {k: v.replace("?", "%s") for k, v in sql.items()}
+                sql["status"] = sql["status"].replace("MAX(", "GREATEST(")
                 sql["obs"] = sql["obs"].replace("%s, %s, %s, %s,", "%s, %s, %s, %s::json,", 1)
             self._sql_cache = sql
         return self._sql_cache

@@ -12,19 +12,26 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", response_model=Health)
 def healthz(rt: RuntimeDep, response: Response) -> Health:
-    """Broker connected, database reachable, ingest lag; 503 when degraded."""
-    ingest = rt.ingest
-    connected = bool(ingest and ingest.connected)
-    db = rt.store.ping() and (ingest is None or ingest.db_ok)
-    lag = ingest.last_lag_s if ingest else 0.0
-    depth = ingest.queue_depth() if ingest else 0
-    ok = db and (ingest is None or connected)
+    """Broker connected, database reachable, ingest lag; 503 when degraded. With several
+    workers: this worker's slots and partitions; a worker holding no slot is healthy (it
+    serves the API and waits for a share)."""
+    ingests = rt.ingests()
+    running = rt.worker is not None or rt.ingest is not None
+    connected = all(i.connected for i in ingests) and (bool(ingests) or rt.worker is not None)
+    db = rt.store.ping() and all(i.db_ok for i in ingests)
+    lag = max((i.last_lag_s for i in ingests), default=0.0)
+    depth = sum(i.queue_depth() for i in ingests)
+    ok = db and (not running or connected)
     if not ok:
         response.status_code = 503
+    worker = rt.worker
     return Health(status="ok" if ok else "degraded", mqtt_connected=connected, database=db,
                   ingest_lag_seconds=float(lag), queue_depth=depth,
                   devices_registered=sum(len(r.devices) for r in rt.registry.residents),
-                  timeseries=None if rt.timeseries is None else rt.timeseries.up)
+                  timeseries=None if rt.timeseries is None else rt.timeseries.up,
+                  worker=None if worker is None else worker.worker_id,
+                  slots=None if worker is None else sorted(worker.slots),
+                  partitions=None if worker is None else sorted(worker.partitions))
 
 
 @router.get("/metrics", response_class=Response)

@@ -95,7 +95,6 @@ def put_consent(resident_id: str, body: ConsentBody, staff: CurrentStaff,
     res = resident_in_scope(resident_id, staff, rt)
     kinds: list[str] = sorted(set(body.kinds))
     rt.store.record_consent(res.id, kinds, staff.id)
-    if rt.ingest is not None:
-        rt.ingest.pipeline.set_consent(res.id, kinds)
+    rt.set_consent(res.id, kinds)  # other workers read the change from the database
     rt.store.audit(staff.id, "change_consent", res.id, ",".join(kinds))
     return _consent(rt, res)

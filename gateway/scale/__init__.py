@@ -1,0 +1,1 @@
+"""Several workers sharing one site: leases, the database feed, the worker wiring."""
