@@ -38,3 +38,15 @@ def running_gateway(registry: dict[str, Any], client_id: str,
         rt.store.close()
         broker.cleanup()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_database(kind: str, work: Path) -> tuple[str, Any]:
+    """A database for a bench: a SQLite file in `work`, or a private PostgreSQL server
+    (returned too, so the caller can clean it up; None for SQLite)."""
+    if kind == "postgresql":
+        from tests.support import Postgres
+
+        pg = Postgres()
+        pg.start()
+        return pg.url, pg
+    return f"sqlite:///{work}/bench.db", None

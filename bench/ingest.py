@@ -74,23 +74,18 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=200)
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = ap.parse_args()
+    from bench._harness import bench_database
     from gateway.runtime import build_ingest, load_runtime
     from gateway.storage.schema import observations
     from tests.homes import write_config
     from tests.mqtt_client import Publisher
-    from tests.support import Mosquitto, Postgres, wait_for
+    from tests.support import Mosquitto, wait_for
 
     n = args.messages
     work = Path(tempfile.mkdtemp(prefix="tillsyn-bench-"))
     broker = Mosquitto()
     broker.start()
-    pg = None
-    if args.db == "postgresql":
-        pg = Postgres()
-        pg.start()
-        db_url = pg.url
-    else:
-        db_url = f"sqlite:///{work}/bench.db"
+    db_url, pg = bench_database(args.db, work)
     cfg = write_config(work, broker.url, db_url, reg=registry(args.devices),
                        client_id="bench-gateway")
     sub_exe = shutil.which("mosquitto_sub") or "mosquitto_sub"

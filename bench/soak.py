@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import paho.mqtt.client as mqtt  # noqa: E402
 import yaml  # noqa: E402
 
+from bench._harness import bench_database  # noqa: E402
 from gateway.broker import PrivateMosquitto, free_port  # noqa: E402
 
 SITE = "soak"
@@ -165,15 +166,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tillsyn-soak-"))
     broker = PrivateMosquitto(work / "mosquitto")
     broker.start()
-    pg = None
-    if args.db == "postgresql":
-        from tests.support import Postgres
-
-        pg = Postgres()
-        pg.start()
-        db_url = pg.url
-    else:
-        db_url = f"sqlite:///{work}/soak.db"
+    db_url, pg = bench_database(args.db, work)
     port = free_port()
     reg = registry(args.devices)
     (work / "registry.yaml").write_text(yaml.safe_dump(reg, sort_keys=False))
