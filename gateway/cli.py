@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -49,6 +49,18 @@ def parse_date(option: str, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         fail([f"{option}: value {value!r}: not a date (YYYY-MM-DD)"])
+
+
+def parse_time(option: str, value: str) -> int:
+    """An option's ISO 8601 date or date-time (UTC unless it has an offset) in epoch ms,
+    or one line naming it and exit 2."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail([f"{option}: value {value!r}: not a date or time (YYYY-MM-DD or ISO 8601)"])
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def runtime_or_fail(config: Path) -> Runtime:

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from gateway.cli import ConfigOpt, fail, runtime_or_fail
+from gateway.cli import ConfigOpt, fail, parse_time, runtime_or_fail
+
+if TYPE_CHECKING:
+    from gateway.config.gateway import InfluxConfig
+    from gateway.runtime import Runtime
 
 app = typer.Typer(help="Time-series export (storage.influxdb).", no_args_is_help=True)
 err = Console(stderr=True)
 
 
-def _when(text: str, name: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        fail([f"--{name}: value {text!r}: not a date or time (YYYY-MM-DD or ISO 8601)"])
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+def _influx(config: Path) -> tuple[Runtime, InfluxConfig]:
+    """The runtime and its storage.influxdb block, or one line and exit 2."""
+    rt = runtime_or_fail(config)
+    cfg = rt.config.storage.influxdb
+    if cfg is None:
+        fail([f"{config}: storage.influxdb: not configured"])
+    return rt, cfg
 
 
 @app.command("backfill")
@@ -37,17 +40,12 @@ def backfill_cmd(config: ConfigOpt,
     point twice is harmless: InfluxDB keeps one point per series and time."""
     from gateway.timeseries import backfill, build_sink
 
-    rt = runtime_or_fail(config)
-    cfg = rt.config.storage.influxdb
-    if cfg is None:
-        fail([f"{config}: storage.influxdb: not configured, nothing to send to"])
-    since_ms = _when(since, "since")
-    until_ms = _when(until, "until") if until else int(time.time() * 1000)
+    rt, cfg = _influx(config)
+    since_ms = parse_time("--since", since)
+    until_ms = parse_time("--until", until) if until else int(time.time() * 1000)
     if until_ms <= since_ms:
         fail([f"--until must be after --since ({until} <= {since})"])
-    from gateway.config.loader import secret
-
-    sink = build_sink(cfg, rt.config.site.id, rt.metrics, secret(cfg.token))
+    sink = build_sink(cfg, rt.config.site.id, rt.metrics)
     assert sink is not None
     total = rt.store.count_between(since_ms, until_ms)
     sink.start()
@@ -71,14 +69,10 @@ def backfill_cmd(config: ConfigOpt,
 @app.command("check")
 def check_cmd(config: ConfigOpt) -> None:
     """Write one test point (measurement tillsyn_check) and report the answer."""
-    from gateway.config.loader import secret
     from gateway.timeseries import influx_writer
 
-    rt = runtime_or_fail(config)
-    cfg = rt.config.storage.influxdb
-    if cfg is None:
-        fail([f"{config}: storage.influxdb: not configured"])
-    write, close = influx_writer(cfg, secret(cfg.token))
+    rt, cfg = _influx(config)
+    write, close = influx_writer(cfg)
     try:
         write(f"tillsyn_check,site={rt.config.site.id} value=1 {int(time.time() * 1000)}")
     except Exception as exc:

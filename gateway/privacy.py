@@ -100,11 +100,8 @@ def prune(store: Store, cfg: RetentionConfig, now: int | None = None,
 
 
 def _rows(store: Store, table: Table, where: Any, order: Any) -> Iterator[dict[str, Any]]:
-    with store.engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=2000).execute(
-            select(table).where(where).order_by(order))
-        for row in result:
-            yield dict(row._mapping)
+    for part in store.stream(select(table).where(where).order_by(order)):
+        yield from part
 
 
 def _plain(value: Any) -> Any:

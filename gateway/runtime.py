@@ -124,7 +124,7 @@ def start_service(rt: Runtime) -> None:
     assert rt.detectors is not None and rt.publisher is not None
     rt.publisher.start()
     rt.detectors.start()
-    ingest.on_committed = committed_to(rt)
+    ingest.on_committed = committed_to(rt.detectors.feed, start_timeseries(rt))
     ingest.start()
     start_jobs(rt)
 
@@ -153,19 +153,22 @@ def stop_jobs(rt: Runtime) -> None:
         rt.ibic.stop()
 
 
-def committed_to(rt: Runtime) -> Callable[[list[dict[str, Any]], dict[str, dict[str, Any]]],
-                                          None]:
-    """What ingest calls with each committed batch: the time-series sink (if configured),
-    then the detectors."""
-    assert rt.detectors is not None
-    feed = rt.detectors.feed
-    rt.timeseries = build_sink(rt.config.storage.influxdb, rt.config.site.id, rt.metrics,
-                               secret(rt.config.storage.influxdb.token)
-                               if rt.config.storage.influxdb else None)
-    sink = rt.timeseries
+def start_timeseries(rt: Runtime) -> InfluxSink | None:
+    """The time-series export, started, if storage.influxdb is configured."""
+    rt.timeseries = build_sink(rt.config.storage.influxdb, rt.config.site.id, rt.metrics)
+    if rt.timeseries is not None:
+        rt.timeseries.start()
+    return rt.timeseries
+
+
+Committed = Callable[[list[dict[str, Any]], dict[str, dict[str, Any]]], None]
+
+
+def committed_to(feed: Committed, sink: InfluxSink | None) -> Committed:
+    """What ingest calls with each committed batch: the time-series sink (if any), then
+    the detectors."""
     if sink is None:
         return feed
-    sink.start()
 
     def committed(observations: list[dict[str, Any]],
                   status: dict[str, dict[str, Any]]) -> None:

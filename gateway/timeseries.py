@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gateway.config.gateway import InfluxConfig
+from gateway.config.loader import secret
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class WriteRejected(Exception):
     """The server refused the data itself (HTTP 400, 413, 422): sending it again won't help."""
 
 
-def influx_writer(cfg: InfluxConfig, token: str | None) -> tuple[Writer, Callable[[], None]]:
+def influx_writer(cfg: InfluxConfig) -> tuple[Writer, Callable[[], None]]:
     """A function that writes line protocol through influxdb-client, and one that closes it."""
     from influxdb_client.client.influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import SYNCHRONOUS
@@ -134,7 +135,7 @@ def influx_writer(cfg: InfluxConfig, token: str | None) -> tuple[Writer, Callabl
     kwargs: dict[str, Any] = {}
     if cfg.ca_file:
         kwargs["ssl_ca_cert"] = cfg.ca_file
-    client = InfluxDBClient(cfg.url, token=token or "", org=cfg.org,
+    client = InfluxDBClient(cfg.url, token=secret(cfg.token) or "", org=cfg.org,
                             timeout=int(cfg.timeout_seconds * 1000), enable_gzip=cfg.gzip,
                             **kwargs)
     api = client.write_api(write_options=SYNCHRONOUS)
@@ -171,8 +172,7 @@ class InfluxSink:
         self.up: bool | None = None  # None until the first write
         self.last_error = ""
         self.written = 0
-        self.dropped = 0
-        self.drops: dict[str, int] = {}  # by reason
+        self.drops: dict[str, int] = {}  # points not written, by reason
 
     # --- from ingest (the writer thread) -------------------------------------------------
 
@@ -195,12 +195,17 @@ class InfluxSink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=flush_seconds + self.cfg.timeout_seconds + 1)
-        left = len(self._retrying) + len(self._lines) + sum(len(b) for b in self._inbox)
+        left = self.pending()
         if left:
             self._drop(left, "shutdown")
             log.warning("time-series export stopped with %d points not written", left)
         if self._close is not None:
             self._close()
+
+    @property
+    def dropped(self) -> int:
+        """Points not written, all reasons."""
+        return sum(self.drops.values())
 
     def buffered(self) -> int:
         """Points encoded and waiting to be written (the bounded buffer, plus a failed batch)."""
@@ -213,7 +218,6 @@ class InfluxSink:
     # --- the export thread ----------------------------------------------------------------
 
     def _drop(self, n: int, reason: str) -> None:
-        self.dropped += n
         self.drops[reason] = self.drops.get(reason, 0) + n
         self.metrics.influx_dropped.labels(reason=reason).inc(n)
 
@@ -260,26 +264,26 @@ class InfluxSink:
                     self._retrying = []
                     backoff = 0.0
                     continue
-                if self._retrying:  # failed, not rejected: back off and keep the batch
-                    backoff = min(self.cfg.backoff_max_seconds, max(1.0, backoff * 2))
-                    retry_at = time.monotonic() + backoff * random.uniform(0.5, 1.0)
-                    if stopping:
-                        return
+                # failed: back off and keep the batch
+                backoff = min(self.cfg.backoff_max_seconds, max(1.0, backoff * 2))
+                retry_at = time.monotonic() + backoff * random.uniform(0.5, 1.0)
+                if stopping:
+                    return
             elif stopping and not self._lines and not self._inbox and not self._retrying:
                 return
             self._stop.wait(0.05)
 
     def _send(self, batch: list[str]) -> bool:
-        """Write one batch; True when written. A rejected batch is dropped (and counted)."""
+        """Write one batch; True when done with it: written, or rejected by the server
+        (dropped and counted). False: keep it and retry."""
         try:
             self._write("\n".join(batch))
         except WriteRejected as exc:
             self._drop(len(batch), "rejected")
             self.metrics.influx_failures.inc()
             log.error("time-series server rejected %d points, dropped: %s", len(batch), exc)
-            self._retrying = []
             self.up = True  # it answered
-            return False
+            return True
         except Exception as exc:  # network, 5xx, 401/403, timeouts: keep the batch, retry
             self.metrics.influx_failures.inc()
             self.metrics.influx_up.set(0)
@@ -304,12 +308,11 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
 
-def build_sink(cfg: InfluxConfig | None, site: str, metrics: Metrics,
-               token: str | None) -> InfluxSink | None:
+def build_sink(cfg: InfluxConfig | None, site: str, metrics: Metrics) -> InfluxSink | None:
     """The configured sink, or None when `storage.influxdb` is not set."""
     if cfg is None:
         return None
-    write, close = influx_writer(cfg, token)
+    write, close = influx_writer(cfg)
     return InfluxSink(cfg, site, metrics, write, close=close)
 
 

@@ -62,7 +62,6 @@ class IngestService:
         self.committed_messages = 0
         # Several workers: (slot lease name, worker id); commits only while it is held.
         self.fence: tuple[str, str] | None = None
-        self.fenced = False
         self._seq = 0
         self._min_dup_seq = 0
         # Called with each committed batch (observations, device last-seen), in order.
@@ -194,7 +193,6 @@ class IngestService:
                 # Another worker may own this session now: acknowledge nothing more; the
                 # broker redelivers what we did not acknowledge to whoever holds it.
                 log.error("ingest stopped: %s", exc)
-                self.fenced = True
                 self._stop.set()
                 return None
             except StorageError as exc:

@@ -34,6 +34,12 @@ def names(kind: str, total: int) -> list[str]:
     return [f"{kind}:{n}" for n in range(total)]
 
 
+def parse(name: str) -> tuple[str, int]:
+    """A lease name's kind and number: "slot:3" -> ("slot", 3)."""
+    kind, n = name.split(":")
+    return kind, int(n)
+
+
 class Coordinator:
     """Runs lease rounds on its own thread and calls `take(name)` / `give(name)` when this
     worker starts or stops holding a lease."""
@@ -76,14 +82,12 @@ class Coordinator:
         self.live = self.leases.live_workers()
         me = self.leases.worker_id
         for kind, total in self.totals.items():
-            mine = sorted((n for n in self.held if n.startswith(kind + ":")),
-                          key=lambda n: int(n.split(":")[1]))
             target = fair_share(total, self.live, me)
-            for name in mine[target:][::-1]:  # beyond our share: give the newest back
+            for name in self._mine(kind)[target:][::-1]:  # beyond our share: the highest back
                 self._give(name, release=True)
-            if len(mine) < target:
+            if len(self._mine(kind)) < target:
                 for name in names(kind, total):
-                    if len([n for n in self.held if n.startswith(kind + ":")]) >= target:
+                    if len(self._mine(kind)) >= target:
                         break
                     if name not in self.held and self.leases.acquire(name):
                         self.held.add(name)
@@ -95,6 +99,10 @@ class Coordinator:
                             self._give(name, release=True)
                         self._renew()  # taking may be slow: keep the others alive
         self.rounds += 1
+
+    def _mine(self, kind: str) -> list[str]:
+        """The leases of one kind held here, in number order."""
+        return sorted((n for n in self.held if parse(n)[0] == kind), key=lambda n: parse(n)[1])
 
     def _renew(self) -> None:
         renewed = self.leases.renew(sorted(self.held))

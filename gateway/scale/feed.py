@@ -42,7 +42,8 @@ class DatabaseFeed:
         self.poll_s = poll_s
         self.batch = batch
         self.on_consent = on_consent
-        self.wakes = [(probe, notify, [0]) for probe, notify in (wakes or [])]
+        self.wakes = list(wakes or [])
+        self._newest = [0] * len(self.wakes)  # per wake: the newest id seen
         self.cursor = 0  # highest observation id read
         self._pending: list[tuple[float, dict[str, Any]]] = []  # (read at, row)
         self._seen_ms = 0
@@ -61,8 +62,7 @@ class DatabaseFeed:
                 select(func.max(device_status.c.last_seen_ms))).scalar() or 0)
             self._consent_id = int(conn.execute(
                 select(func.max(consent_changes.c.id))).scalar() or 0)
-        for wake in self.wakes:
-            wake[2][0] = wake[0]()
+        self._newest = [probe() for probe, _ in self.wakes]
         self._thread = threading.Thread(target=self._run, name="tillsyn-feed", daemon=True)
         self._thread.start()
 
@@ -119,10 +119,10 @@ class DatabaseFeed:
             self._last_slow = now
             self._links()
             self._consent()
-            for probe, notify, last in self.wakes:
+            for i, (probe, notify) in enumerate(self.wakes):
                 newest = probe()
-                if newest != last[0]:
-                    last[0] = newest
+                if newest != self._newest[i]:
+                    self._newest[i] = newest
                     notify()
 
     def _links(self) -> None:

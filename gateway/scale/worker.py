@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.ingest.service import IngestService
-from gateway.scale.coordinator import Coordinator
+from gateway.scale.coordinator import Coordinator, parse
 from gateway.scale.feed import DatabaseFeed
 from gateway.scale.leases import Leases
 
@@ -49,7 +49,13 @@ class Worker:
 def start_worker(rt: Runtime) -> Worker:
     """Start alerting and detectors owning nobody yet, the database feed and the lease
     coordinator, which then takes slots and partitions."""
-    from gateway.runtime import build_alerting, build_ingest, start_jobs, stop_jobs
+    from gateway.runtime import (
+        build_alerting,
+        build_ingest,
+        start_jobs,
+        start_timeseries,
+        stop_jobs,
+    )
 
     cfg = rt.config.scale
     worker = Worker(cfg.worker_id or default_worker_id())
@@ -59,14 +65,7 @@ def start_worker(rt: Runtime) -> Worker:
     assert rt.journal is not None
     rt.publisher.start()
     rt.detectors.start(rebuild=False)
-    if rt.config.storage.influxdb is not None:
-        from gateway.config.loader import secret
-        from gateway.timeseries import build_sink
-
-        rt.timeseries = build_sink(rt.config.storage.influxdb, rt.config.site.id, rt.metrics,
-                                   secret(rt.config.storage.influxdb.token))
-        if rt.timeseries is not None:
-            rt.timeseries.start()
+    sink = start_timeseries(rt)
     journal = rt.journal
     feed = DatabaseFeed(rt.store, rt.detectors, reorder_ms=cfg.reorder_ms,
                         on_consent=rt.set_consent,
@@ -78,12 +77,11 @@ def start_worker(rt: Runtime) -> Worker:
                    if partition_of(r.id, cfg.partitions) == n} for n in range(cfg.partitions)}
 
     def take(name: str) -> None:
-        kind, n = name.split(":")[0], int(name.split(":")[1])
+        kind, n = parse(name)
         if kind == "slot":
             ingest = build_ingest(rt, client_id=f"{rt.config.mqtt.client_id}-{n}")
             ingest.fence = (name, worker.worker_id)
-            if rt.timeseries is not None:
-                sink = rt.timeseries
+            if sink is not None:
                 ingest.on_committed = lambda obs, status: sink.offer(obs)
             ingest.start()
             worker.slots[n] = ingest
@@ -94,7 +92,7 @@ def start_worker(rt: Runtime) -> Worker:
                 start_jobs(rt)
 
     def give(name: str) -> None:
-        kind, n = name.split(":")[0], int(name.split(":")[1])
+        kind, n = parse(name)
         if kind == "slot":
             ingest = worker.slots.pop(n, None)
             if ingest is not None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, text
+from sqlalchemy import Engine, Select, Table, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import Fenced, StorageError
@@ -235,17 +235,22 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def stream(self, query: Select[Any], size: int = 2000) -> Iterator[list[dict[str, Any]]]:
+        """A query's rows in lists of `size`, streamed from the server: memory stays flat
+        however many rows there are."""
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
+            for part in result.partitions(size):
+                yield [dict(r._mapping) for r in part]
+
     def observations_between(self, since_ms: int, until_ms: int,
                              size: int = 5000) -> Iterator[list[dict[str, Any]]]:
         """Every resident's observations in [since, until), oldest first, in lists of
-        `size` (streamed: memory stays flat however long the range)."""
-        q = (select(observations)
-             .where(observations.c.ts_ms >= since_ms, observations.c.ts_ms < until_ms)
-             .order_by(observations.c.ts_ms, observations.c.id))
-        with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=size).execute(q)
-            for part in result.partitions(size):
-                yield [dict(r._mapping) for r in part]
+        `size` (streamed)."""
+        return self.stream(
+            select(observations)
+            .where(observations.c.ts_ms >= since_ms, observations.c.ts_ms < until_ms)
+            .order_by(observations.c.ts_ms, observations.c.id), size)
 
     def count_between(self, since_ms: int, until_ms: int) -> int:
         """Observations (all residents) in [since, until)."""

@@ -106,7 +106,6 @@ class Journal:
 
     # --- reading --------------------------------------------------------------------------
 
-
     def entries(self, *, units: set[str] | None = None, resident_id: str | None = None,
                 night: str | None = None, after_id: int = 0,
                 limit: int = 1000) -> list[dict[str, Any]]:
