@@ -173,12 +173,18 @@ class InfluxSink:
         self.last_error = ""
         self.written = 0
         self.drops: dict[str, int] = {}  # points not written, by reason
+        # Counted where they happen, so `pending()` never misses a batch the export thread
+        # is holding between the inbox and the buffer: offered (ingest side), and offered
+        # observations with nothing to export (export side).
+        self._offered = 0
+        self._skipped = 0
 
     # --- from ingest (the writer thread) -------------------------------------------------
 
     def offer(self, observations: list[dict[str, Any]]) -> None:
         """Hand over one committed batch; O(1), never blocks, never raises."""
         if observations:
+            self._offered += len(observations)
             self._inbox.append(observations)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -212,8 +218,9 @@ class InfluxSink:
         return len(self._lines) + len(self._retrying)
 
     def pending(self) -> int:
-        """Everything not yet written: the buffer and batches not yet encoded."""
-        return self.buffered() + sum(len(b) for b in list(self._inbox))
+        """Observations offered and neither written, dropped nor without an exportable
+        value: the buffer, a failed batch and batches not yet encoded."""
+        return self._offered - self.written - self.dropped - self._skipped
 
     # --- the export thread ----------------------------------------------------------------
 
@@ -231,6 +238,8 @@ class InfluxSink:
                 text = encode(obs)
                 if text is not None:
                     lines.append(text)
+                else:
+                    self._skipped += 1
             over = len(lines) - cap
             if over > 0:
                 for _ in range(over):
