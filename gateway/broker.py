@@ -63,13 +63,6 @@ class PrivateMosquitto:
 
     def start(self) -> None:
         """Start and wait until it accepts connections."""
-        if os.geteuid() == 0:
-            # Started as root, mosquitto drops to the 'mosquitto' user: it must be able to
-            # write its persistence file here, or every restart silently loses all sessions.
-            try:
-                shutil.chown(self.dir, "mosquitto", "mosquitto")
-            except (LookupError, PermissionError):
-                pass
         access = "allow_anonymous true\n"
         if self.users is not None:
             pwfile = self.dir / "passwd"
@@ -78,11 +71,6 @@ class PrivateMosquitto:
                 subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b",
                                 str(pwfile), user, password], check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if os.geteuid() == 0:
-                try:
-                    shutil.chown(pwfile, "mosquitto", "mosquitto")
-                except (LookupError, PermissionError):
-                    pass
             access = f"allow_anonymous false\npassword_file {pwfile.resolve()}\n"
         conf = self.dir / "mosquitto.conf"
         text = self.conf_text
@@ -90,7 +78,16 @@ class PrivateMosquitto:
             text = (f"listener {self.port} 127.0.0.1\n{access}"
                     f"persistence true\npersistence_location {self.dir.resolve()}/\n"
                     "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
-                    "max_queued_bytes 0\nlog_dest none\n" + self.extra)
+                    f"max_queued_bytes 0\n{self._run_as()}"
+                    f"log_dest file {self.dir.resolve()}/mosquitto.log\n"
+                    "log_type error\nlog_type warning\nlog_type notice\n" + self.extra)
+        elif os.geteuid() == 0:
+            # A configuration used as given (the production one) drops to the 'mosquitto'
+            # user when started as root: that user must own the folder it writes in.
+            try:
+                shutil.chown(self.dir, "mosquitto", "mosquitto")
+            except (LookupError, PermissionError):
+                pass
         conf.write_text(text)
         self.proc = subprocess.Popen([mosquitto_path(), "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -99,6 +96,15 @@ class PrivateMosquitto:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise TillsynError(f"mosquitto did not start on port {self.port}")
             time.sleep(0.05)
+
+    @staticmethod
+    def _run_as() -> str:
+        """Started as root, mosquitto would drop to the 'mosquitto' user, which may not
+        reach a folder under a private (0700) parent: it then cannot save its persistence
+        file and every restart silently loses all sessions, and with them every message
+        queued for them (the soak found exactly that). A private broker runs as whoever
+        started it."""
+        return "user root\n" if os.geteuid() == 0 else ""
 
     def stop(self) -> None:
         """Stop the broker (its persistence stays)."""

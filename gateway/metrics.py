@@ -39,6 +39,10 @@ class Metrics:
                                  "Messages received but not yet committed", registry=r)
         self.mqtt_connected = Gauge("tillsyn_mqtt_connected", "1 when connected to the broker",
                                     registry=r)
+        self.sessions_lost = Counter(
+            "tillsyn_mqtt_sessions_lost",
+            "Reconnects that found no persistent session at the broker (messages published "
+            "meanwhile may be lost)", registry=r)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
         self.retention_deleted = Counter("tillsyn_retention_deleted",

@@ -40,6 +40,10 @@ class Health(BaseModel):
     ingest_lag_seconds: float
     queue_depth: int
     devices_registered: int
+    mqtt_sessions_lost: int = Field(
+        0, description="Reconnects since start that found no persistent session at the broker: "
+                       "messages published meanwhile may be lost (see the log); does not make "
+                       "the gateway degraded, it is a past event")
     timeseries: bool | None = Field(
         None, description="Time-series export working (null: not configured or no write yet); "
                           "does not make the gateway degraded, the database is the record")

@@ -9,8 +9,8 @@ thread receiver, it is paho-mqtt. Either way the gateway process decides when a 
 acknowledged: only after it is committed.
 
 Messages and connection changes reach the writer through one callback, in order:
-`deliver(generation, prepared message)` and `connected(generation, ok)`; a new generation
-starts at every (re)connect.
+`deliver(generation, prepared message)` and `connected(generation, up, session present)`;
+a new generation starts at every (re)connect.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from gateway.ingest.pipeline import Pipeline, Prepared, RawMessage
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[int, list[Prepared] | bytes, int], None]  # generation, chunk, count
-Connected = Callable[[int, bool], None]
+Connected = Callable[[int, bool, bool], None]  # generation, up, session present
 RawTuple = tuple[str, bytes, int, int, bool, int]
 GENERATIONS_PER_CHILD = 1_000_000
 
@@ -50,7 +50,7 @@ class MqttSession:
 
     def __init__(self, cfg: MqttConfig, topics: list[str],
                  on_message: Callable[[int, RawTuple], None],
-                 on_state: Callable[[int, bool], None]) -> None:
+                 on_state: Connected) -> None:
         self.cfg = cfg
         self.topics = topics
         self.generation = 0
@@ -104,16 +104,17 @@ class MqttSession:
                       reason)
             return
         self.generation += 1
+        present = bool(flags.session_present)
         log.info("MQTT connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
-                 getattr(flags, "session_present", "?"))
-        self._on_state(self.generation, True)
+                 present)
+        self._on_state(self.generation, True, present)
         opts: Any = SubscribeOptions(qos=1) if self.cfg.protocol == "5" else 1
         for chunk in wire.subscription_chunks(self.topics, self.cfg.shared_group):
             client.subscribe([(t, opts) for t in chunk])
         log.info("subscribed to %d device topics", len(self.topics))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._on_state(self.generation, False)
+        self._on_state(self.generation, False, False)
         if not self.stopping:
             log.warning("MQTT connection lost (%s); reconnecting with back-off 1-30 s", reason)
 
@@ -173,10 +174,10 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
         with send_lock:
             conn.send_bytes(frame)
 
-    def on_state(gen: int, up: bool) -> None:
+    def on_state(gen: int, up: bool, present: bool) -> None:
         # Flush what belongs to the old connection first, so order is kept.
         flush()
-        send(pipe.control_frame(("state", gen, up)))
+        send(pipe.control_frame(("state", gen, up, present)))
 
     def flush() -> None:
         with flush_lock:  # paho's thread (on_state) and the main loop both flush
@@ -273,7 +274,7 @@ class ProcessReceiver:
                 self.proc.join(timeout=1)
                 log.error("MQTT receiver process ended unexpectedly (exit code %s); "
                           "restarting it", self.proc.exitcode)
-                self.connected(-1, False)
+                self.connected(-1, False, False)
                 time.sleep(1.0)
                 if self._stopping:
                     return
@@ -289,7 +290,7 @@ class ProcessReceiver:
             item = pipe.open_control(frame)
             kind, gen = item[0], item[1] + offset
             if kind == "state":
-                self.connected(gen, item[2])
+                self.connected(gen, item[2], item[3])
             elif kind == "stopped":
                 return
 

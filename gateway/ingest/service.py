@@ -60,6 +60,8 @@ class IngestService:
         self.last_commit_ms = 0
         self.last_lag_s = 0.0
         self.committed_messages = 0
+        self.sessions_lost = 0  # reconnects that found no session at the broker
+        self._expect_session = False  # a session should exist (we connected or committed)
         # Several workers: (slot lease name, worker id); commits only while it is held.
         self.fence: tuple[str, str] | None = None
         self._seq = 0
@@ -77,8 +79,18 @@ class IngestService:
         self._queue.append((generation, chunk))
         self._delivered += count
 
-    def _connection(self, generation: int, up: bool) -> None:
+    def _connection(self, generation: int, up: bool, session_present: bool) -> None:
+        if up and not session_present and self._expect_session:
+            # The broker no longer had our persistent session (its persistence failed or is
+            # off, or the session expired): whatever was published for us while we were
+            # away is gone, and nobody else can tell. Say so loudly and count it.
+            self.sessions_lost += 1
+            self.metrics.sessions_lost.inc()
+            log.error("the broker had no session for client %s: messages published while "
+                      "the gateway was disconnected may be lost (check the broker's "
+                      "persistence and session expiry)", self.client_id)
         if up:
+            self._expect_session = True
             # Messages queued from the previous connection will be redelivered by the
             # broker; the writer drops them (generation check) rather than handling twice.
             self._min_dup_seq = self._seq - DEDUP_WINDOW
@@ -91,6 +103,7 @@ class IngestService:
     def start(self) -> None:
         """Start the writer and the receiver (which connects in the background)."""
         self._seq = self.store.last_seq(self.client_id)
+        self._expect_session = self._seq > 0
         self._min_dup_seq = self._seq - DEDUP_WINDOW
         self.pipeline.last_battery.update(self.store.battery_levels())
         self._writer = threading.Thread(target=self._write_loop, name="tillsyn-writer",

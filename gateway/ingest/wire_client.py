@@ -8,8 +8,8 @@ connect) and reconnects with back-off from 1 to 30 s. Packets are parsed by wire
 message is decoded here (Pipeline.prepare), so the gateway process only commits.
 
 Frames to the gateway process (pipe.py; the same as the paho receiver's): ("state", gen,
-up), batches of prepared messages, ("stopped", gen, False). Commands from it: ("ack", gen,
-[packet ids]) and ("stop",).
+up, session present), batches of prepared messages, ("stopped", gen, False). Commands from
+it: ("ack", gen, [packet ids]) and ("stop",).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class WireSession:
         self.generation += 1
         self.last_heard = time.monotonic()
         log.info("MQTT connected to %s:%s (session present: %s)", cfg.host, cfg.port, present)
-        self._send(pipe.control_frame(("state", self.generation, True)))
+        self._send(pipe.control_frame(("state", self.generation, True, present)))
         for n, chunk in enumerate(wire.subscription_chunks(self.topics, cfg.shared_group)):
             self._write(wire.subscribe_packet(n % 65535 + 1, chunk))
         log.info("subscribed to %d device topics", len(self.topics))
@@ -250,7 +250,7 @@ class WireSession:
                               self.cfg.port, exc)
                 except (OSError, wire.ProtocolError, ValueError) as exc:
                     if up:
-                        self._send(pipe.control_frame(("state", self.generation, False)))
+                        self._send(pipe.control_frame(("state", self.generation, False, False)))
                         log.warning("MQTT connection lost (%s); reconnecting with back-off "
                                     "1-30 s", _describe(exc))
                     else:

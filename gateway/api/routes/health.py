@@ -28,6 +28,7 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
     return Health(status="ok" if ok else "degraded", mqtt_connected=connected, database=db,
                   ingest_lag_seconds=float(lag), queue_depth=depth,
                   devices_registered=sum(len(r.devices) for r in rt.registry.residents),
+                  mqtt_sessions_lost=sum(i.sessions_lost for i in ingests),
                   timeseries=None if rt.timeseries is None else rt.timeseries.up,
                   worker=None if worker is None else worker.worker_id,
                   slots=None if worker is None else sorted(worker.slots),
