@@ -194,6 +194,7 @@ def main() -> None:
     t0 = time.monotonic()
     restart_at, kill_at = seconds / 3, 2 * seconds / 3
     broker_done = kill_done = False
+    before_kill = 0
     step = 0.01
     next_tick = t0
     next_sample = t0 + 60
@@ -214,7 +215,8 @@ def main() -> None:
                 events.append(f"{time.monotonic() - t0:6.0f} s  broker started again")
             if not kill_done and now - t0 >= kill_at:
                 kill_done = True
-                memory.append((now - t0, rss_kb(gw.pid)))
+                before_kill = rss_kb(gw.pid)
+                memory.append((now - t0, before_kill))
                 gw.send_signal(signal.SIGKILL)
                 gw.wait()
                 events.append(f"{now - t0:6.0f} s  gateway killed (SIGKILL)")
@@ -277,7 +279,7 @@ def main() -> None:
         broker.cleanup()
         if pg is not None:
             pg.cleanup()
-    report(args, pub, results, memory, lag, events, sos_sent, elapsed, log)
+    report(args, pub, results, memory, before_kill, lag, events, sos_sent, elapsed, log)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -325,8 +327,8 @@ def settle(db_url: str, pub: Publisher) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace, pub: Publisher, r: dict[str, Any],
-           memory: list[tuple[float, int]], lag: list[float], events: list[str],
-           sos_sent: list[str], elapsed: float, log: Path) -> None:
+           memory: list[tuple[float, int]], before_kill: int, lag: list[float],
+           events: list[str], sos_sent: list[str], elapsed: float, log: Path) -> None:
     acked = sum(pub.acked[:pub.sent])
     sos_alerts = sorted(res for kind, res in r["alerts"] if kind == "sos")
     other: dict[str, int] = {}
@@ -353,9 +355,9 @@ def report(args: argparse.Namespace, pub: Publisher, r: dict[str, Any],
     print(f"  other alerts        {other or 'none'}")
     start = next((kb for t, kb in memory if t >= 60), memory[0][1] if memory else 0)
     peak = max(kb for _, kb in memory)
-    print(f"  gateway memory      {start / 1024:.0f} MB at 1 min, "
-          f"{memory[-1][1] / 1024:.0f} MB at the end, max {peak / 1024:.0f} MB "
-          f"(gateway and receiver processes; the end is the restarted process)")
+    print(f"  gateway memory      {start / 1024:.0f} MB at 1 min, {before_kill / 1024:.0f} MB "
+          f"before the kill, {memory[-1][1] / 1024:.0f} MB at the end (restarted process), "
+          f"max {peak / 1024:.0f} MB (gateway and receiver processes)")
     print(f"  ingest lag          median {sorted(lag)[len(lag) // 2] if lag else 0:.2f} s, "
           f"max {max(lag, default=0):.2f} s (sampled every 30 s)")
     errors = [line for line in log.read_text(errors="replace").splitlines()

@@ -36,6 +36,22 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
     store.close()
 
 
+def test_concurrent_upgrades_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """Scaled workers each run `tillsyn db upgrade` at start (Kubernetes init containers):
+    started together on an empty database, all must succeed and leave one schema."""
+    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", pg_url)
+    procs = [subprocess.Popen([sys.executable, "-m", "gateway", "db", "upgrade", "--config",
+                               str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [(p.communicate(timeout=120)[1], p.returncode) for p in procs]
+    assert [code for _, code in results] == [0, 0, 0], [err[-500:] for err, _ in results]
+    store = Store(pg_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == \
+            [("0009",)]
+    store.close()
+
+
 def test_upgrade_keeps_what_the_old_dedup_log_knew(db_url: str) -> None:
     """Migration 0006 turns the per-message dedup rows into batches of one: a message the
     broker redelivers right after the upgrade is still recognised."""
