@@ -1,0 +1,5 @@
+"""Device profiles: YAML data (SPEC section 6), not code.
+
+The folder is a package only so that a wheel (`pip install .`, the container image)
+carries the YAML files next to `gateway/`, where the profile loader looks for them.
+"""
