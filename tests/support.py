@@ -52,19 +52,21 @@ def pg_bindir() -> Path | None:
 class Postgres:
     """A private PostgreSQL cluster (initdb into a temp folder, free port)."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="tillsyn-pg-"))
         self.port = free_port()
         self.bindir = pg_bindir()
         self.as_user: list[str] = []
+        self.password = password  # if given: scram-sha-256 authentication, else trust
 
     @property
     def url(self) -> str:
         return f"postgresql://tillsyn@127.0.0.1:{self.port}/tillsyn"
 
     def _run(self, *args: str) -> None:
+        env = {**os.environ, "PGPASSWORD": self.password} if self.password else None
         subprocess.run([*self.as_user, *args], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
+                       stderr=subprocess.PIPE, env=env)
 
     def start(self) -> None:
         if self.bindir is None:
@@ -74,8 +76,15 @@ class Postgres:
             # initdb refuses to run as root: run the cluster as the 'postgres' user.
             shutil.chown(self.dir, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "tillsyn",
-                  "--auth=trust", "-E", "UTF8")
+        auth = ["--auth=trust"]
+        if self.password:
+            pwfile = self.dir / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            if self.as_user:
+                shutil.chown(pwfile, "postgres")
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "tillsyn", *auth,
+                  "-E", "UTF8")
         self.start_server()
         self._run(str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
                   "-U", "tillsyn", "tillsyn")
