@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -16,6 +17,8 @@ from gateway.api.limiter import LoginLimiter
 from gateway.auth import create_token
 from gateway.passwords import hash_password, verify_password
 from gateway.runtime import Runtime, load_runtime
+from gateway.storage.migrate import upgrade
+from gateway.storage.store import Store
 from tests.homes import auth, two_units, write_config
 from tests.support import tillsyn
 
@@ -97,10 +100,12 @@ def test_failed_logins_are_limited_counted_and_audited(
     rt.store.engine.dispose()
 
 
-def test_limiter_window_addresses_and_bounded_memory() -> None:
-    now = [1000.0]
-    lim = LoginLimiter(per_staff=3, per_address=5, window_s=60, max_keys=50,
-                       clock=lambda: now[0])
+def test_limiter_window_addresses_and_bounded_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/lim.db"
+    upgrade(url)
+    store = Store(url)
+    now = [1_800_000_000.0]
+    lim = LoginLimiter(store, per_staff=3, per_address=5, window_s=60, clock=lambda: now[0])
     for _ in range(3):
         assert lim.retry_after("s-1", "10.0.0.1") is None
         lim.failed("s-1", "10.0.0.1")
@@ -117,10 +122,36 @@ def test_limiter_window_addresses_and_bounded_memory() -> None:
     # A success clears the id, not the address.
     lim.failed("s-2", "10.0.0.4")
     lim.succeeded("s-2")
-    assert "s:s-2" not in lim._fails and "a:10.0.0.4" in lim._fails
-    for i in range(500):  # a flood of made-up ids keeps memory bounded
+    left = store.login_failures(["s:s-2", "a:10.0.0.4"], 0)
+    assert left["s:s-2"] == [] and len(left["a:10.0.0.4"]) == 1
+    # A flood of made-up ids: the table keeps only the window's failures.
+    for i in range(300):
+        now[0] += 1
         lim.failed(f"flood-{i}", f"10.1.{i // 250}.{i % 250}")
-    assert len(lim._fails) <= 50
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT count(*) FROM login_failures")).scalar_one()
+    assert rows <= 2 * 61  # two keys a failure, one failure a second, a 60 s window
+    store.close()
+
+
+def test_login_limit_holds_across_workers(tmp_path: Path) -> None:
+    """Two workers (two API apps on one database) count the same failures: the limit is
+    per site, not once per worker behind the load balancer."""
+    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db",
+                       reg=two_units(), api={"login_failures_per_staff": 3})
+    assert _set_password(cfg, "s-17", NURSE_PASSWORD).returncode == 0
+    workers = [load_runtime(cfg), load_runtime(cfg)]
+    try:
+        with TestClient(create_app(workers[0])) as a, TestClient(create_app(workers[1])) as b:
+            wrong = {"staff_id": "s-17", "password": "wrong-guess"}
+            assert [c.post("/api/auth/login", json=wrong).status_code
+                    for c in (a, b, a)] == [401, 401, 401]
+            r = b.post("/api/auth/login", json={"staff_id": "s-17",
+                                                "password": NURSE_PASSWORD})
+            assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    finally:
+        for rt in workers:
+            rt.store.close()
 
 
 def test_password_rule_and_hashes(api: tuple[TestClient, Runtime, Path]) -> None:

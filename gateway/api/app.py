@@ -34,7 +34,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
     app.state.runtime = rt
     api = rt.config.api
-    app.state.login_limiter = LoginLimiter(api.login_failures_per_staff,
+    app.state.login_limiter = LoginLimiter(rt.store, api.login_failures_per_staff,
                                            api.login_failures_per_address,
                                            api.login_window_seconds)
     app.include_router(health.router)

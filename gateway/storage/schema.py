@@ -126,6 +126,18 @@ workers = Table(
     Column("api", String(256), nullable=True, comment="where its API listens, for operators"),
 )
 
+# Failed password logins, shared by every worker so that the login limit holds for the
+# site, not per process: one row per failure and key, kept only for the login window.
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("key", String(200), nullable=False, comment="s:<staff id> or a:<client address>"),
+    Column("at_ms", BigInteger, nullable=False),
+)
+Index("ix_login_failures_key", login_failures.c.key, login_failures.c.at_ms)
+Index("ix_login_failures_at", login_failures.c.at_ms)
+
 staff_passwords = Table(
     "staff_passwords", metadata,
     Column("staff_id", String(64), primary_key=True),

@@ -22,6 +22,7 @@ from gateway.storage.schema import (
     dead_letters,
     device_status,
     ingest_batches,
+    login_failures,
     observations,
     settings,
     staff_passwords,
@@ -324,6 +325,29 @@ class Store:
             value = conn.execute(select(staff_passwords.c.hash).where(
                 staff_passwords.c.staff_id == staff_id)).scalar()
         return None if value is None else str(value)
+
+    def login_failures(self, keys: list[str], since_ms: int) -> dict[str, list[int]]:
+        """Times (ms, oldest first) of the failed logins under each key after `since_ms`."""
+        q = (select(login_failures.c.key, login_failures.c.at_ms)
+             .where(login_failures.c.key.in_(keys), login_failures.c.at_ms > since_ms)
+             .order_by(login_failures.c.at_ms, login_failures.c.id))
+        out: dict[str, list[int]] = {k: [] for k in keys}
+        with self.engine.connect() as conn:
+            for key, at_ms in conn.execute(q):
+                out[key].append(int(at_ms))
+        return out
+
+    def add_login_failure(self, keys: list[str], at_ms: int, forget_before_ms: int) -> None:
+        """Record a failed login under each key, and forget failures older than the window
+        (so the table holds one window's failures, however many made-up ids are tried)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(login_failures), [{"key": k, "at_ms": at_ms} for k in keys])
+            conn.execute(delete(login_failures).where(login_failures.c.at_ms < forget_before_ms))
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget the failed logins under one key (a staff id that logged in)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.key == key))
 
     def audit_entries(self, *, staff_id: str | None = None, resident_id: str | None = None,
                       since_ms: int | None = None, until_ms: int | None = None,

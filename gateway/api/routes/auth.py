@@ -59,9 +59,9 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
     After `api.login_failures_per_staff` failures for one id, or
     `api.login_failures_per_address` from one address, within `api.login_window_seconds`,
     logins are refused with 429 and Retry-After until the oldest failure ages out."""
-    lim: LoginLimiter = request.app.state.login_limiter  # one per process (create_app)
+    lim: LoginLimiter = request.app.state.login_limiter  # counts in the shared database
     address = request.client.host if request.client else "unknown"
-    wait = lim.retry_after(body.staff_id, address)
+    wait = await run_in_threadpool(lim.retry_after, body.staff_id, address)
     if wait is not None:
         rt.metrics.login_limited.inc()
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
@@ -71,12 +71,12 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
     stored = await run_in_threadpool(rt.store.password_hash, body.staff_id) if staff else None
     ok = await run_in_threadpool(verify_password, stored, body.password)
     if not ok or staff is None:
-        lim.failed(body.staff_id, address)
+        await run_in_threadpool(lim.failed, body.staff_id, address)
         rt.metrics.login_failures.inc()
         await run_in_threadpool(rt.store.audit, body.staff_id[:64], "login_failed", None,
                                 f"from {address}")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong staff id or password")
-    lim.succeeded(staff.id)
+    await run_in_threadpool(lim.succeeded, staff.id)
     ttl = rt.config.api.token_ttl_hours * 3600
     token, expires = issue_token(rt.token_secret(), staff.id, ttl)
     await run_in_threadpool(rt.store.audit, staff.id, "login", None, f"from {address}")
