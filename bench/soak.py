@@ -144,10 +144,12 @@ def start_gateway(cfg: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
     with log.open("ab") as f:
         proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(cfg)],
                                 stdout=f, stderr=f, cwd=ROOT)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600  # a restart replays the last 12 h into the detectors
     while health(port).get("mqtt_connected") is not True:
         if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit(f"gateway did not start; see {log}")
+            proc.kill()
+            proc.wait()
+            raise SystemExit(f"gateway did not start within 600 s; see {log}")
         time.sleep(0.2)
     return proc
 

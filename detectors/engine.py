@@ -29,6 +29,8 @@ class ResidentEngine:
         self.detectors: list[Detector] = [cls(settings) for cls in RULES.values()]
         self.link = DeviceOffline(settings, started)
         self.detectors.append(self.link)
+        # Detectors with time-based conditions (tick runs before every observation).
+        self.timed = [d for d in self.detectors if type(d).tick is not Detector.tick]
         self.visits = VisitTracker(settings.staff_credentials)
         self.last_visit: Visit | None = None  # the most recent finished visit
         self.home = HomeTracker(settings)
@@ -54,7 +56,7 @@ class ResidentEngine:
     def tick(self, now: datetime) -> list[Decision]:
         """Check the time-based conditions at `now`."""
         out: list[Decision] = []
-        for det in self.detectors:
+        for det in self.timed:
             out.extend(det.tick(now, self.ctx))
         if self.supervisor is not None:
             self.checks.extend(self.supervisor.tick(

@@ -8,7 +8,7 @@ conditions that become true by time passing; both return decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal
 
 from detectors.model import Decision, Observation, ResidentSettings
@@ -217,10 +217,12 @@ class Inactivity(Detector):
         """Raise after N quiet daytime hours at home."""
         if self.last_activity is None or self.active or ctx.away:
             return []
+        limit = timedelta(hours=self.s.inactivity_hours)
+        if now - self.last_activity < limit:
+            return []  # the clock starts at the last activity at the earliest
         if self.s.night.contains(now, self.s.tz):
             return []
         start = max(self.last_activity, self.s.night.last_end_before(now, self.s.tz))
-        limit = timedelta(hours=self.s.inactivity_hours)
         if now - start >= limit:
             self.active = True
             return [self._decision("raise", self.kind, start + limit,
@@ -258,6 +260,9 @@ class _Link:
     reason: str = ""
 
 
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
 class DeviceOffline(Detector):
     """No message within the device's report interval, or an `offline` availability."""
 
@@ -267,6 +272,11 @@ class DeviceOffline(Detector):
         super().__init__(settings)
         # A device never heard from counts from the moment supervision started.
         self.links = {d: _Link(started) for d in settings.devices}
+        self._interval = {d: timedelta(seconds=info.report_interval_s)
+                          for d, info in settings.devices.items()}
+        # No link still online can go silent before this (a lower bound, None: to be worked
+        # out). tick() runs before every observation; this makes it one comparison.
+        self._due: datetime | None = None
 
     def seen(self, device_id: str, ts: datetime, available: bool = True) -> list[Decision]:
         """Any message from the device (decodable or not) proves the link."""
@@ -277,6 +287,8 @@ class DeviceOffline(Detector):
         # sets the real time (it may be earlier, e.g. when events are replayed).
         link.last_seen = max(link.last_seen, ts) if link.heard else ts
         link.heard = True
+        if self._due is not None:  # a later last-seen leaves the bound valid
+            self._due = min(self._due, link.last_seen + self._interval[device_id])
         if not available:
             if not link.offline:
                 link.offline, link.reason = True, "availability offline"
@@ -295,15 +307,24 @@ class DeviceOffline(Detector):
 
     def tick(self, now: datetime, ctx: Context) -> list[Decision]:
         """Raise for every device silent longer than its profile allows."""
+        if self._due is None:
+            self._due = self._earliest()
+        if now <= self._due:
+            return []
         out = []
         for device_id, link in self.links.items():
-            interval = timedelta(seconds=self.s.devices[device_id].report_interval_s)
+            interval = self._interval[device_id]
             if not link.offline and now - link.last_seen > interval:
                 link.offline, link.reason = True, "silent"
                 out.append(self._decision("raise", f"{self.kind}:{device_id}",
                                           link.last_seen + interval, device_id,
                                           reason="silent", last_seen=link.last_seen.isoformat()))
+        self._due = self._earliest()
         return out
+
+    def _earliest(self) -> datetime:
+        return min((link.last_seen + self._interval[d] for d, link in self.links.items()
+                    if not link.offline), default=_NEVER)
 
 
 class BatteryLow(Detector):

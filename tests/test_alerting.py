@@ -16,6 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+import gateway.alerting.runner as runner_module
 from detectors.model import Decision
 from gateway.alerting.runner import DetectorRunner
 from gateway.alerting.service import AlertError
@@ -253,7 +254,10 @@ def test_alert_endpoints_respect_unit_scope(tmp_path: Path) -> None:
     rt.store.close()
 
 
-def test_restart_does_not_store_staff_visits_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [1, 20_000])  # the replay streams rows in chunks
+def test_restart_does_not_store_staff_visits_twice(tmp_path: Path, chunk: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "REBUILD_CHUNK", chunk)
     rt = runtime(tmp_path)
     assert rt.alerts is not None
     now = int(time.time() * 1000)

@@ -7,8 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from detectors.engine import ResidentEngine
 from detectors.model import Decision, DeviceInfo, NightWindow, Observation, ResidentSettings
+from detectors.rules import Context, DeviceOffline
 
 TZ = ZoneInfo("Europe/Stockholm")
 R = "r-1"
@@ -243,3 +247,42 @@ def test_night_window_across_dst_change() -> None:
     assert not night.contains(datetime(2026, 10, 25, 6, 30, tzinfo=UTC), TZ)  # 07:30 CET
     assert night.last_end_before(datetime(2026, 10, 25, 10, 0, tzinfo=UTC), TZ) == \
         datetime(2026, 10, 25, 6, 0, tzinfo=UTC)  # 07:00 CET
+
+
+class _ExactOffline(DeviceOffline):
+    """Reference: the silence check as first written, every link at every tick."""
+
+    def tick(self, now: datetime, ctx: Context) -> list[Decision]:
+        out = []
+        for device_id, link in self.links.items():
+            interval = timedelta(seconds=self.s.devices[device_id].report_interval_s)
+            if not link.offline and now - link.last_seen > interval:
+                link.offline, link.reason = True, "silent"
+                out.append(self._decision("raise", f"{self.kind}:{device_id}",
+                                          link.last_seen + interval, device_id,
+                                          reason="silent", last_seen=link.last_seen.isoformat()))
+        return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4000), st.sampled_from(["tick", *DEVICES]),
+                          st.booleans()), max_size=60))
+def test_device_offline_bound_gives_the_exact_answers(
+        steps: list[tuple[int, str, bool]]) -> None:
+    """tick() skips the links while the earliest deadline is ahead (a lower bound kept as
+    messages arrive): it must raise exactly what checking every link every time raises,
+    whatever the order of messages (late ones too), availability changes and ticks."""
+    start = local("2026-11-10 20:00")
+    fast, exact = DeviceOffline(SETTINGS, start), _ExactOffline(SETTINGS, start)
+    ctx = Context(SETTINGS)
+    now = start
+    for seconds, what, flag in steps:
+        now += timedelta(seconds=seconds)
+        if what == "tick":
+            got = [(d.key, d.ts) for d in fast.tick(now, ctx)]
+            assert got == [(d.key, d.ts) for d in exact.tick(now, ctx)]
+        else:
+            when = now - timedelta(seconds=seconds // 2) if flag else now  # some arrive late
+            available = seconds % 7 != 0
+            assert [(d.action, d.key) for d in fast.seen(what, when, available)] == \
+                [(d.action, d.key) for d in exact.seen(what, when, available)]

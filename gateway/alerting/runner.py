@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from detectors.engine import ResidentEngine
-from detectors.model import DeviceInfo, NightWindow, Observation, ResidentSettings
+from detectors.model import Decision, DeviceInfo, NightWindow, Observation, ResidentSettings
 from detectors.supervisor import CheckEntry, Plan, Supervisor
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
@@ -40,6 +40,7 @@ from gateway.supervision.journal import Journal
 
 log = logging.getLogger(__name__)
 REBUILD_HOURS = 12
+REBUILD_CHUNK = 20_000  # observations read and replayed at a time
 
 
 def settings_for(res: Resident, config: GatewayConfig, registry: Registry,
@@ -115,34 +116,42 @@ class DetectorRunner:
 
     def feed(self, rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
         """Committed observations (dicts as stored) and device last-seen entries."""
-        decisions = []
+        with self._lock:
+            decisions, checks = self._observe([_obs(r) for r in rows], seen)
+        self._deliver(decisions, checks)
+
+    def _observe(self, batch: list[Observation], seen: dict[str, dict[str, Any]]
+                 ) -> tuple[list[Decision], list[CheckEntry]]:
+        """Feed observations, then last-seen entries, to the owned engines (the caller
+        holds the lock); the decisions and journal entries they gave."""
+        decisions: list[Decision] = []
         fed: dict[str, ResidentEngine] = {}  # only engines fed an observation tick checks
         owned = self.owned
-        with self._lock:
-            for row in rows:
-                engine = self.engines.get(row["resident_id"])
-                if engine is None or (owned is not None and row["resident_id"] not in owned):
-                    continue
-                fed[row["resident_id"]] = engine
-                obs = _obs(row)
-                prev = self._clock.get(obs.resident_id)
-                if prev is None and engine.supervisor is not None:
-                    # Until its first data a resident's checks ran on the wall clock; data
-                    # from an earlier time (a replay, a simulated night) moves them back.
-                    engine.supervisor.rewind(obs.ts)
-                if prev is None or obs.ts >= prev[0]:
-                    self._clock[obs.resident_id] = (obs.ts, time.monotonic())
-                before = engine.visits.in_progress()
-                decisions.extend(engine.observe(obs))
-                self._visit_change(obs.resident_id, before, engine)
-            for entry in seen.values():
-                engine = self.engines.get(entry["resident_id"])
-                if engine is not None and (owned is None or entry["resident_id"] in owned):
-                    # Event time of the device's newest message (receive time in the link
-                    # table rebuilt at start), so replays follow their own clock.
-                    ms = entry.get("event_ms", entry["last_seen_ms"])
-                    decisions.extend(engine.seen(entry["device_id"], from_ms(ms)))
-            checks = self._take_checks(fed.values())
+        for obs in batch:
+            engine = self.engines.get(obs.resident_id)
+            if engine is None or (owned is not None and obs.resident_id not in owned):
+                continue
+            fed[obs.resident_id] = engine
+            prev = self._clock.get(obs.resident_id)
+            if prev is None and engine.supervisor is not None:
+                # Until its first data a resident's checks ran on the wall clock; data
+                # from an earlier time (a replay, a simulated night) moves them back.
+                engine.supervisor.rewind(obs.ts)
+            if prev is None or obs.ts >= prev[0]:
+                self._clock[obs.resident_id] = (obs.ts, time.monotonic())
+            before = engine.visits.in_progress()
+            decisions.extend(engine.observe(obs))
+            self._visit_change(obs.resident_id, before, engine)
+        for entry in seen.values():
+            engine = self.engines.get(entry["resident_id"])
+            if engine is not None and (owned is None or entry["resident_id"] in owned):
+                # Event time of the device's newest message (receive time in the link
+                # table rebuilt at start), so replays follow their own clock.
+                ms = entry.get("event_ms", entry["last_seen_ms"])
+                decisions.extend(engine.seen(entry["device_id"], from_ms(ms)))
+        return decisions, self._take_checks(fed.values())
+
+    def _deliver(self, decisions: list[Decision], checks: list[CheckEntry]) -> None:
         if decisions:
             self.alerts.handle(decisions)
         self._record(checks)
@@ -227,28 +236,48 @@ class DetectorRunner:
 
     def rebuild(self, residents: set[str] | None = None, upto_id: int | None = None) -> None:
         """Replay the last hours of stored observations and the device link table (of some
-        residents, and observations up to an id, when given)."""
+        residents, and observations up to an id, when given).
+
+        The observations are streamed from the database in chunks, so memory stays flat
+        however busy the last hours were (the soak: 2.4 million rows had taken 1.8 GB as
+        one list). The lock is held for the whole replay, as for one batch: the ticker
+        and live batches wait, and see the engines only once they are rebuilt."""
         with self.store.engine.connect() as conn:
             newest = conn.execute(select(func.max(observations.c.ts_ms))).scalar()
             since = int(newest) - REBUILD_HOURS * 3_600_000 if newest is not None else 0
-            q = select(observations).where(observations.c.ts_ms >= since)
+            where = [observations.c.ts_ms >= since]
             links_q = select(device_status)
             if residents is not None:
-                q = q.where(observations.c.resident_id.in_(sorted(residents)))
+                where.append(observations.c.resident_id.in_(sorted(residents)))
                 links_q = links_q.where(device_status.c.resident_id.in_(sorted(residents)))
             if upto_id is not None:
-                q = q.where(observations.c.id <= upto_id)
-            rows = [dict(r._mapping) for r in conn.execute(
-                q.order_by(observations.c.ts_ms, observations.c.id))]
+                where.append(observations.c.id <= upto_id)
+            clocks = self._restart_clocks(conn, where)
             links = {r.device_id: dict(r._mapping) for r in conn.execute(links_q)}
-        clocks = self._restart_clocks(rows)
         if self.journal is not None:
             self.journal.restore({rid: e.supervisor for rid, e in self.engines.items()
                                   if e.supervisor is not None
                                   and (residents is None or rid in residents)}, clocks)
+        o = observations.c
+        q = (select(o.resident_id, o.device_id, o.kind, o.value, o.ts_ms, o.room)
+             .where(*where).order_by(o.ts_ms, o.id))
+        decisions: list[Decision] = []
+        checks: list[CheckEntry] = []
+        replayed = 0
         self.alerts.replaying = True
         try:
-            self.feed(rows, links)
+            with self._lock:
+                with self.store.engine.connect() as conn:
+                    result = conn.execution_options(stream_results=True,
+                                                    yield_per=REBUILD_CHUNK).execute(q)
+                    for part in result.partitions(REBUILD_CHUNK):
+                        d, c = self._observe([Observation(r[0], r[1], r[2], r[3], from_ms(r[4]),
+                                                          r[5]) for r in part], {})
+                        decisions += d
+                        checks += c
+                        replayed += len(part)
+                d, c = self._observe([], links)
+            self._deliver(decisions + d, checks + c)
         finally:
             self.alerts.replaying = False
         with self._lock:
@@ -258,19 +287,22 @@ class DetectorRunner:
                 if sup is not None:
                     sup.started = clock  # checks due before now were missed: late
         log.info("detectors rebuilt from %d observations of the last %d h (%s residents)",
-                 len(rows), REBUILD_HOURS, "all" if residents is None else len(residents))
+                 replayed, REBUILD_HOURS, "all" if residents is None else len(residents))
 
     @staticmethod
-    def _restart_clocks(rows: list[dict[str, Any]]) -> dict[str, datetime]:
+    def _restart_clocks(conn: Connection, where: list[ColumnElement[bool]]
+                        ) -> dict[str, datetime]:
         """Each resident's clock now: newest event time + wall time since it arrived."""
-        newest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            old = newest.get(row["resident_id"])
-            if old is None or row["ts_ms"] >= old["ts_ms"]:
-                newest[row["resident_id"]] = row
+        o = observations.c
+        newest = (select(o.resident_id, func.max(o.ts_ms).label("ts_ms")).where(*where)
+                  .group_by(o.resident_id).subquery())
+        q = (select(o.resident_id, o.ts_ms, func.max(o.received_ms))
+             .join_from(observations, newest, and_(o.resident_id == newest.c.resident_id,
+                                                   o.ts_ms == newest.c.ts_ms))
+             .where(*where).group_by(o.resident_id, o.ts_ms))
         wall = datetime.now(UTC)
-        return {rid: from_ms(r["ts_ms"]) + max(timedelta(0), wall - from_ms(r["received_ms"]))
-                for rid, r in newest.items()}
+        return {rid: from_ms(ts) + max(timedelta(0), wall - from_ms(received))
+                for rid, ts, received in conn.execute(q)}
 
     def start(self, *, rebuild: bool = True) -> None:
         """Rebuild (unless residents are adopted later), then tick in the background."""
