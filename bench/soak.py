@@ -40,6 +40,7 @@ from bench._harness import bench_database  # noqa: E402
 from gateway.broker import PrivateMosquitto, free_port  # noqa: E402
 
 SITE = "soak"
+MAX_OUTSTANDING = 50_000  # publishes awaiting PUBACK, well under 65,535 packet ids
 
 
 def registry(devices: int) -> dict[str, Any]:
@@ -92,10 +93,16 @@ class Publisher:
                 self.acked[seq] = 1
 
     def publish(self, topic: str, body: bytes, kind: int = 0) -> None:
+        # Packet ids wrap at 65,535: with more than that awaiting PUBACK (say, while the
+        # broker is down) two would share one id and the bookkeeping would mix them up.
+        while len(self._mids) > MAX_OUTSTANDING:
+            time.sleep(0.01)
         seq = self.sent
         self.kind[seq] = kind
         info = self.c.publish(topic, body, qos=1)  # not under our lock (paho's own lock)
         with self._lock:
+            if info.mid in self._mids:
+                raise RuntimeError(f"packet id {info.mid} reused while still awaiting PUBACK")
             if info.mid in self._early:
                 self._early.discard(info.mid)
                 self.acked[seq] = 1
@@ -206,6 +213,20 @@ def main() -> None:
     device_cursor = 0
     per_tick = args.rate * step
     owed = 0.0
+    restarter: threading.Thread | None = None
+    failed: list[str] = []
+    running = [gw]
+
+    def restart(t0: float) -> None:
+        time.sleep(5)
+        try:
+            running.append(start_gateway(cfg, log, port))
+        except SystemExit as exc:
+            failed.append(str(exc))
+            return
+        events.append(f"{time.monotonic() - t0:6.0f} s  gateway running again (replay of "
+                      f"the last 12 h included)")
+
     try:
         while (now := time.monotonic()) - t0 < seconds:
             if not broker_done and now - t0 >= restart_at:
@@ -222,9 +243,12 @@ def main() -> None:
                 gw.send_signal(signal.SIGKILL)
                 gw.wait()
                 events.append(f"{now - t0:6.0f} s  gateway killed (SIGKILL)")
-                time.sleep(5)
-                gw = start_gateway(cfg, log, port)
-                events.append(f"{time.monotonic() - t0:6.0f} s  gateway running again")
+                # Devices do not stop while the gateway is away: restart it in the
+                # background and keep publishing (the broker queues for its session).
+                restarter = threading.Thread(target=restart, args=(t0,), daemon=True)
+                restarter.start()
+            if failed:
+                raise SystemExit(failed[0])
             if now >= next_sos:
                 next_sos += 60
                 i = len(sos_sent) % n_res
@@ -239,7 +263,8 @@ def main() -> None:
                     pub.publish(f"tillsyn/v1/{SITE}/tag-{i}/heartbeat", json.dumps(
                         {"ts": pub.ts(), "kind": "heartbeat", "value": 1}).encode(), 1)
                 next_heartbeat += 1.0
-            if now >= next_sample:
+            gw = running[-1]
+            if now >= next_sample and (restarter is None or not restarter.is_alive()):
                 next_sample += 30
                 memory.append((now - t0, rss_kb(gw.pid)))
                 h = health(port)
@@ -266,6 +291,11 @@ def main() -> None:
             if delay > 0:
                 time.sleep(delay)
         elapsed = time.monotonic() - t0
+        if restarter is not None:
+            restarter.join()
+        if failed:
+            raise SystemExit(failed[0])
+        gw = running[-1]
         memory.append((elapsed, rss_kb(gw.pid)))
         print(f"publishing stopped after {elapsed:.0f} s; waiting for acknowledgements and "
               f"commits", flush=True)
@@ -275,9 +305,10 @@ def main() -> None:
         results = settle(db_url, pub)
     finally:
         pub.close()
-        if gw.poll() is None:
-            gw.terminate()
-            gw.wait(30)
+        for proc in running:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
         broker.cleanup()
         if pg is not None:
             pg.cleanup()
