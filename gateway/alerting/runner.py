@@ -198,9 +198,7 @@ class DetectorRunner:
             for rid, engine in engines.items():
                 decisions.extend(engine.tick(self.now_for(rid)))
             checks = self._take_checks(engines.values())
-        if decisions:
-            self.alerts.handle(decisions)
-        self._record(checks)
+        self._deliver(decisions, checks)
         self.alerts.escalate_due()
 
     def _owned_engines(self) -> dict[str, ResidentEngine]:
@@ -248,8 +246,9 @@ class DetectorRunner:
             where = [observations.c.ts_ms >= since]
             links_q = select(device_status)
             if residents is not None:
-                where.append(observations.c.resident_id.in_(sorted(residents)))
-                links_q = links_q.where(device_status.c.resident_id.in_(sorted(residents)))
+                ids = sorted(residents)
+                where.append(observations.c.resident_id.in_(ids))
+                links_q = links_q.where(device_status.c.resident_id.in_(ids))
             if upto_id is not None:
                 where.append(observations.c.id <= upto_id)
             clocks = self._restart_clocks(conn, where)
@@ -267,15 +266,12 @@ class DetectorRunner:
         self.alerts.replaying = True
         try:
             with self._lock:
-                with self.store.engine.connect() as conn:
-                    result = conn.execution_options(stream_results=True,
-                                                    yield_per=REBUILD_CHUNK).execute(q)
-                    for part in result.partitions(REBUILD_CHUNK):
-                        d, c = self._observe([Observation(r[0], r[1], r[2], r[3], from_ms(r[4]),
-                                                          r[5]) for r in part], {})
-                        decisions += d
-                        checks += c
-                        replayed += len(part)
+                for part in self.store.stream_rows(q, REBUILD_CHUNK):
+                    d, c = self._observe([Observation(r[0], r[1], r[2], r[3], from_ms(r[4]),
+                                                      r[5]) for r in part], {})
+                    decisions += d
+                    checks += c
+                    replayed += len(part)
                 d, c = self._observe([], links)
             self._deliver(decisions + d, checks + c)
         finally:
