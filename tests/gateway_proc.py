@@ -9,8 +9,20 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.support import wait_for
+
+
+def health(api_port: int) -> dict[str, Any]:
+    """A gateway's /healthz answer (also when degraded, 503), or {} while it is not up."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=1) as r:
+            return dict(json.loads(r.read()))
+    except urllib.error.HTTPError as exc:
+        return dict(json.loads(exc.read()))
+    except OSError:
+        return {}
 
 
 class GatewayProcess:
@@ -31,15 +43,8 @@ class GatewayProcess:
             wait_for(lambda: self.health().get("mqtt_connected") is True, 60,
                      what="gateway healthy")
 
-    def health(self) -> dict[str, object]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/healthz",
-                                        timeout=1) as r:
-                return dict(json.loads(r.read()))
-        except urllib.error.HTTPError as exc:
-            return dict(json.loads(exc.read()))
-        except OSError:
-            return {}
+    def health(self) -> dict[str, Any]:
+        return health(self.api_port)
 
     def kill(self) -> None:
         assert self.proc is not None

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import yaml
 from compose_spec import PyCompose
 
 from gateway.broker import free_port
+from tests.gateway_proc import health
 from tests.homes import registry
 from tests.mqtt_client import Publisher
 from tests.support import ROOT, Mosquitto, Postgres, certificates, tillsyn, wait_for
@@ -201,14 +201,7 @@ def test_gateway_runs_with_the_compose_configuration(tmp_path: Path) -> None:
                                         *spec["gateway"]["command"][:-1], str(config)],
                                        env=env, stdout=log, stderr=log)
 
-        def health() -> dict[str, Any]:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz",
-                                            timeout=1) as r:
-                    return dict(json.loads(r.read()))
-            except OSError:
-                return {}
-        wait_for(lambda: health().get("status") == "ok", 60, what="gateway healthy")
+        wait_for(lambda: health(api_port).get("status") == "ok", 60, what="gateway healthy")
         url = f"mqtts://localhost:{broker.port}"
         with Publisher(url, client_id="pir-0", username="hall-pir-0",
                        password=passwords["hall-pir-0"], ca_file=str(certs["ca.crt"])) as pub:

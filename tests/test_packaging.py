@@ -7,7 +7,6 @@ against a real Mosquitto: it must find its device profiles, migrations and web f
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,19 +19,12 @@ import sqlalchemy as sa
 
 from gateway.broker import free_port
 from gateway.storage.store import Store
+from tests.gateway_proc import health
 from tests.homes import write_config
 from tests.mqtt_client import Publisher
 from tests.support import ROOT, Mosquitto, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
-
-
-def _health(port: int) -> dict[str, object]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return dict(json.loads(r.read()))
-    except OSError:
-        return {}
 
 
 def test_installed_wheel_runs_the_gateway(mosquitto: Mosquitto, tmp_path: Path) -> None:
@@ -75,11 +67,11 @@ def test_installed_wheel_runs_the_gateway(mosquitto: Mosquitto, tmp_path: Path) 
                             env=env, cwd=work, stdout=log, stderr=log)
     store = Store(db)
     try:
-        wait_for(lambda: _health(port).get("status") == "ok", 60, what="installed gateway up")
+        wait_for(lambda: health(port).get("status") == "ok", 60, what="installed gateway up")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert b"<html" in r.read().lower()  # the web board's files are installed
         with Publisher(mosquitto.url, client_id="pub-wheel") as pub:
-            wait_for(lambda: _health(port).get("mqtt_connected") is True, what="connected")
+            wait_for(lambda: health(port).get("mqtt_connected") is True, what="connected")
             pub.publish_many([("zigbee2mqtt/hall-pir-0", b'{"occupancy": true}')])
 
         def stored() -> int:
