@@ -6,15 +6,18 @@ import json
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config.registry import Registry
 from gateway.errors import DecodeError
-from gateway.ingest.pipeline import Pipeline, RawMessage
+from gateway.ingest import pipe
+from gateway.ingest.pipeline import Pipeline, Prepared, RawMessage
 from gateway.ingest.router import Router
-from gateway.profiles.decoders import DECODERS
+from gateway.profiles.decoders import DECODERS, load_json
 from gateway.profiles.loader import load_profiles
+from gateway.storage.store import value_json
 from tests.homes import SITE, registry
 
 LIB = load_profiles()
@@ -140,3 +143,75 @@ def test_invalid_ttn_sample_becomes_a_dead_letter_with_reason() -> None:
     assert rows.dead_letters[0]["reason"] == \
         "invalid JSON: Expecting ',' delimiter at line 79 column 5"
     assert rows.dead_letters[0]["device_id"] == "door-lora"
+
+
+def stdlib_json(payload: bytes) -> tuple[str, Any]:
+    """What the standard library makes of a payload: ("ok", value) or ("error", None)."""
+    try:
+        return "ok", json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "error", None
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=json_values, junk=st.binary(max_size=4), cut=st.integers(0, 40))
+def test_json_fast_path_gives_the_standard_librarys_answer(value: Any, junk: bytes,
+                                                           cut: int) -> None:
+    # orjson parses first (docs/performance.md); whatever it refuses goes to the standard
+    # library, so the result is always the standard library's: NaN, integers beyond 64
+    # bits and lone surrogates included, and damaged payloads fail the same way.
+    text = json.dumps(value).encode()
+    for payload in (text, text[:cut] + junk + text[cut:], text[:cut]):
+        kind, expected = stdlib_json(payload)
+        try:
+            got = load_json(payload)
+        except DecodeError:
+            assert kind == "error", payload
+            continue
+        assert kind == "ok", payload
+        assert json.dumps(got) == json.dumps(expected)  # NaN != NaN: compare the text
+        assert type(got) is type(expected)
+
+
+def test_json_fast_path_keeps_the_standard_librarys_reasons() -> None:
+    assert load_json(b'{"battery": NaN}')["battery"] != 0  # accepted, as json.loads does
+    assert load_json(b'{"n": 123456789012345678901234567890}')["n"] == \
+        123456789012345678901234567890
+    # Where orjson and the standard library differ, or might: the library's answer wins.
+    for payload in (b"1e400", b"[-1e400]", b"1e-400", b'"\\ud800"', b'{"a": 1, "a": 2}',
+                    b"9223372036854775807", b"-9223372036854775809",
+                    b"18446744073709551616", b"\xef\xbb\xbf{}", b"{}\x00", b"  {} "):
+        kind, expected = stdlib_json(payload)
+        if kind == "error":
+            with pytest.raises(DecodeError):
+                load_json(payload)
+        else:
+            got = load_json(payload)
+            assert (json.dumps(got), type(got)) == (json.dumps(expected), type(expected))
+    with pytest.raises(DecodeError, match=r"^invalid JSON: Expecting value at line 1 column 1$"):
+        load_json(b"")
+    with pytest.raises(DecodeError, match=r"^payload is not UTF-8 \(byte 2\)$"):
+        load_json(b'{"\xff": 1}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values)
+def test_stored_value_text_is_what_json_dumps_writes(value: Any) -> None:
+    assert value_json(value) == json.dumps(value)
+    assert value_json(value) == json.dumps(value)  # the second time from the lookup
+
+
+def test_prepared_messages_cross_the_pipe_unchanged() -> None:
+    p = pipeline()
+    t = int(time.time() * 1000)
+    items = [p.prepare(msg(BED, {"ts": t, "kind": "bed", "value": True}, t, mid=7)),
+             p.prepare(RawMessage("nobody/knows", b"\xff", 8, 1, True, t)),
+             p.prepare(msg(BED, {"ts": t, "kind": "bed", "value": "x"}, t, mid=9))]
+    frame = pipe.msgs_frame(5, items)
+    assert pipe.is_msgs(frame)
+    assert pipe.msgs_header(frame) == (5, 3)
+    back = pipe.open_msgs(frame)
+    assert back == items
+    assert all(type(m) is Prepared for m in back)
+    assert back[0].readings[0][:2] == ("bed", True)
+    assert back[1].dead is not None and back[1].dead[3].startswith("unknown device")

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from gateway.config.registry import TECHNICAL_KINDS
 from gateway.errors import DecodeError
 from gateway.ingest.router import Router, consent_kinds
+from gateway.kinds import TECHNICAL_KINDS
 from gateway.profiles.decoders import DECODERS
 from gateway.profiles.types import Decoded
 
 NONE: frozenset[str] = frozenset()
+_LINK_KEYS = ("battery", "linkquality", "availability")
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,8 @@ class RawMessage(NamedTuple):
 
     def digest(self) -> str:
         """Content digest used, with the packet id, to recognise a redelivery."""
-        h = hashlib.blake2b(self.topic.encode("utf-8", "surrogateescape"), digest_size=16)
-        h.update(b"\0")
-        h.update(self.payload)
-        return h.hexdigest()
+        return hashlib.blake2b(b"%s\0%s" % (self.topic.encode("utf-8", "surrogateescape"),
+                                             self.payload), digest_size=16).hexdigest()
 
 
 class Prepared(NamedTuple):
@@ -126,7 +125,7 @@ class Pipeline:
         except Exception as exc:  # a decoder bug must not stop ingest
             log.exception("internal error decoding message on %s", msg.topic)
             route = self.router.lookup(msg.topic)
-            where = None if route is None else (route.resident_id, route.device_id, route.room)
+            where = None if route is None else route.place
             return self._dead(msg, f"internal decoder error: {type(exc).__name__}", where,
                               seen=False)
 
@@ -144,10 +143,12 @@ class Pipeline:
                 reason[:1000], partial)
 
     def _prepare(self, msg: RawMessage) -> Prepared:
+        # The receiver's hot path (docs/performance.md): no per-message copies of what the
+        # decoder already made fresh for this message (its readings and status).
         route = self.router.lookup(msg.topic)
         if route is None:
             return self._dead(msg, "unknown device: topic matches no registered device")
-        where = (route.resident_id, route.device_id, route.room)
+        where = route.place
         if len(msg.payload) > self.max_payload_bytes:
             return self._dead(msg, f"payload of {len(msg.payload)} bytes exceeds the limit of "
                                    f"{self.max_payload_bytes}", where, seen=False)
@@ -156,27 +157,31 @@ class Pipeline:
         except DecodeError as exc:
             log.info("dead letter on %s: %s", msg.topic, exc)
             return self._dead(msg, str(exc), where)
+        received = msg.received_ms
         # The message's own time, for readings derived from its status (battery) and for
         # the detectors' device link: its device time if trusted, else receive time.
-        msg_ts_ms = self._trusted(decoded.ts, msg.received_ms)[0]
+        msg_ts_ms = received if decoded.ts is None else self._trusted(decoded.ts, received)[0]
+        status = decoded.status  # the decoder's own, made for this message
+        battery_read = False
         readings: list[tuple[str, Any, int, bool]] = []
-        for reading in decoded.readings:
-            ts_ms, overridden = self._trusted(reading.ts, msg.received_ms)
-            readings.append((reading.kind, reading.value, ts_ms, overridden))
-        battery = decoded.status.get("battery")
-        status = dict(decoded.status)
-        for reading in decoded.readings:
-            if reading.kind == "availability":
-                status["availability"] = reading.value
+        for kind, value, ts in decoded.readings:
+            if ts is None:
+                readings.append((kind, value, received, False))
+            else:
+                readings.append((kind, value, *self._trusted(ts, received)))
+            if kind == "availability":
+                status["availability"] = value
+            elif kind == "battery":
+                battery_read = True
+        battery = status.get("battery")
         dead: tuple[str, bytes, int, str, bool] | None = None
         if decoded.problems:
             dead = self._dead_letter(msg, "; ".join(decoded.problems),
-                                     partial=bool(decoded.readings))
+                                     partial=bool(readings))
         return Prepared(
-            msg.mid, msg.qos, msg.dup, msg.received_ms, msg.digest(), where, tuple(readings),
-            bool(decoded.ignored) and not decoded.readings,
-            None if battery is None else float(battery),
-            any(r.kind == "battery" for r in decoded.readings), status, msg_ts_ms, dead)
+            msg.mid, msg.qos, msg.dup, received, msg.digest(), where, tuple(readings),
+            bool(decoded.ignored) and not readings,
+            None if battery is None else float(battery), battery_read, status, msg_ts_ms, dead)
 
     def _trusted(self, ts: datetime | None, received_ms: int) -> tuple[int, bool]:
         if ts is None:
@@ -193,62 +198,69 @@ class Pipeline:
         rows = BatchRows()
         c = rows.counters
         observations = rows.observations
+        append = observations.append
+        links = rows.status
         consent = self.consent
-        for p in prepared:
-            c.messages += 1
-            route = p.route
-            if p.dead is not None:
-                topic, payload, size, reason, partial = p.dead
+        last_battery = self.last_battery
+        stored = overrides = ignored_n = filtered = 0
+        for (_mid, _qos, _dup, received_ms, _digest, route, readings, ignored, battery,
+             battery_read, status, msg_ts_ms, dead) in prepared:
+            if dead is not None:
+                topic, payload, size, reason, partial = dead
                 c.dead_letters += 1
                 rows.dead_letters.append({
                     "topic": topic, "payload": payload, "payload_size": size, "reason": reason,
                     "device_id": None if route is None else route[1], "partial": partial,
-                    "received_ms": p.received_ms})
+                    "received_ms": received_ms})
             if route is None:
                 c.unknown_device += 1
                 continue
             resident_id, device_id, room = route
-            c.ignored += p.ignored
+            ignored_n += ignored
             allowed = consent.get(resident_id, NONE)
-            for kind, value, ts_ms, overridden in p.readings:
+            for kind, value, ts_ms, overridden in readings:
                 if kind not in allowed and kind not in TECHNICAL_KINDS:
-                    c.consent_filtered += 1  # consent in force now decides: no-one's data
-                    continue  # is stored after its consent was withdrawn
-                c.clock_overrides += overridden
-                observations.append({
-                    "resident_id": resident_id, "device_id": device_id, "kind": kind,
-                    "value": value, "ts_ms": ts_ms, "received_ms": p.received_ms, "room": room,
-                    "clock_override": overridden})
-                c.observations += 1
-            battery = p.battery
-            if battery is not None and p.battery_read:
-                self.last_battery[device_id] = battery  # stored as a reading above
+                    filtered += 1  # consent in force now decides: no-one's data is
+                    continue  # stored after its consent was withdrawn
+                overrides += overridden
+                append({"resident_id": resident_id, "device_id": device_id, "kind": kind,
+                        "value": value, "ts_ms": ts_ms, "received_ms": received_ms,
+                        "room": room, "clock_override": overridden})
+                stored += 1
+            if battery is not None and battery_read:
+                last_battery[device_id] = battery  # stored as a reading above
             elif battery is not None:
                 # Stored only when it changed by a point or more since the last stored level.
-                previous = self.last_battery.get(device_id)
+                previous = last_battery.get(device_id)
                 if previous is None or abs(previous - battery) >= 1.0:
-                    observations.append({
-                        "resident_id": resident_id, "device_id": device_id, "kind": "battery",
-                        "value": battery, "ts_ms": p.msg_ts_ms, "received_ms": p.received_ms,
-                        "room": room, "clock_override": False})
-                    c.observations += 1
+                    append({"resident_id": resident_id, "device_id": device_id,
+                            "kind": "battery", "value": battery, "ts_ms": msg_ts_ms,
+                            "received_ms": received_ms, "room": room,
+                            "clock_override": False})
+                    stored += 1
                     # Compare with the last *stored* level, so slow drift is still recorded.
-                    self.last_battery[device_id] = battery
-            if p.status is not None:
-                self._seen(rows, device_id, resident_id, p.received_ms, p.status, p.msg_ts_ms)
+                    last_battery[device_id] = battery
+            if status is not None:
+                # Device link entry: receive time for the link table, event time for the
+                # detectors; the newest status values of the batch win.
+                entry = links.get(device_id)
+                if entry is None:
+                    entry = links[device_id] = {"device_id": device_id,
+                                                "resident_id": resident_id,
+                                                "last_seen_ms": received_ms,
+                                                "event_ms": msg_ts_ms}
+                else:
+                    if received_ms > entry["last_seen_ms"]:
+                        entry["last_seen_ms"] = received_ms
+                    if msg_ts_ms > entry["event_ms"]:
+                        entry["event_ms"] = msg_ts_ms
+                if status:
+                    for key in _LINK_KEYS:
+                        if key in status:
+                            entry[key] = status[key]
+        c.messages = len(prepared)
+        c.observations = stored
+        c.clock_overrides = overrides
+        c.ignored = ignored_n
+        c.consent_filtered = filtered
         return rows
-
-    @staticmethod
-    def _seen(rows: BatchRows, device_id: str, resident_id: str, received_ms: int,
-              status: dict[str, Any], event_ms: int) -> None:
-        """Device link entry: receive time for the link table, event time for detectors."""
-        entry = rows.status.get(device_id)
-        if entry is None:
-            entry = rows.status[device_id] = {"device_id": device_id,
-                                              "resident_id": resident_id,
-                                              "last_seen_ms": 0, "event_ms": 0}
-        entry["last_seen_ms"] = max(entry["last_seen_ms"], received_ms)
-        entry["event_ms"] = max(entry["event_ms"], event_ms)
-        for key in ("battery", "linkquality", "availability"):
-            if key in status:
-                entry[key] = status[key]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.config.registry import Device, Registry, Resident
-from gateway.profiles.loader import ProfileLibrary
-from gateway.profiles.model import Channel
+if TYPE_CHECKING:  # the receiver process unpickles routes without the configuration models
+    from gateway.config.registry import Device, Registry, Resident
+    from gateway.profiles.loader import ProfileLibrary
+    from gateway.profiles.model import Channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class Route:
     room: str | None
     decoder: str
     options: Mapping[str, object]  # read-only, built once: no per-message copying
+    place: tuple[str, str, str | None] = field(init=False, compare=False)  # built once too
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "place", (self.resident_id, self.device_id, self.room))
 
 
 class Router:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One decoded fact: an observation kind, its canonical value and the device time."""
+class Reading(NamedTuple):
+    """One decoded fact: an observation kind, its canonical value and the device time.
+
+    A named tuple: one is made for nearly every message, in half the time of a frozen
+    dataclass, and it unpacks."""
 
     kind: str
     value: Any

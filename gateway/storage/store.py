@@ -78,6 +78,28 @@ def _device(entry: dict[str, Any]) -> str:
     return str(entry["device_id"])
 
 
+_TEXT_JSON: dict[str, str] = {}  # JSON of the few text values observations take
+
+
+def value_json(value: Any) -> str:
+    """An observation's value as the JSON text stored, exactly as `json.dumps` writes it.
+
+    The ingest hot path: nearly every value is a boolean or one of a few words ("open",
+    "locked"), whose JSON is looked up instead of encoded again for every row."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is str:
+        text = _TEXT_JSON.get(value)
+        if text is None:
+            text = json.dumps(value)
+            if len(value) <= 32 and len(_TEXT_JSON) < 1024:
+                _TEXT_JSON[value] = text
+        return text
+    return json.dumps(value)
+
+
 def pack_entries(inflight: list[tuple[int, str, int]]) -> bytes:
     """Packet id and digest (32 hex digits) of each message of a batch, in commit order."""
     pack = _ENTRY.pack
@@ -174,7 +196,7 @@ class Store:
                     conn.exec_driver_sql(sql["order"])
                 if rows.observations:
                     conn.exec_driver_sql(sql["obs"], [
-                        (o["resident_id"], o["device_id"], o["kind"], json.dumps(o["value"]),
+                        (o["resident_id"], o["device_id"], o["kind"], value_json(o["value"]),
                          o["ts_ms"], o["received_ms"], o["room"], o["clock_override"])
                         for o in rows.observations])
                 if rows.dead_letters:
