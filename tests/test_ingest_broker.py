@@ -86,9 +86,10 @@ def test_redelivery_after_commit_without_ack_is_not_stored_twice(
     assert first.cfg.receiver == "process"
     # Run this one with paho in-process so the test can cut it off between commit and ack.
     from gateway.ingest.receiver import ThreadReceiver
+    from gateway.ingest.settings import ClientSettings
 
-    first.receiver = ThreadReceiver(first.cfg, first.router.topics(), first.pipeline,
-                                    first._deliver, first._connection)
+    first.receiver = ThreadReceiver(ClientSettings.of(first.cfg), first.router.topics(),
+                                    first.pipeline, first._deliver, first._connection)
     client = first.receiver.session.client
     client.ack = lambda *a, **k: None  # type: ignore[method-assign]  # "crash" before acking
     first.start()

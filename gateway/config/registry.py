@@ -9,14 +9,10 @@ from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import StrictModel
 from gateway.config.gateway import NightWindow
+from gateway.kinds import OBSERVATION_KINDS as OBSERVATION_KINDS
+from gateway.kinds import TECHNICAL_KINDS as TECHNICAL_KINDS
+from gateway.kinds import ObservationKind as ObservationKind
 
-ObservationKind = Literal[
-    "motion", "contact", "bed", "lock", "position", "geofence", "sos", "fall",
-    "heartbeat", "battery", "availability",
-]
-OBSERVATION_KINDS: tuple[str, ...] = ObservationKind.__args__  # type: ignore[attr-defined]
-# Technical kinds about the device itself, not the person: stored without consent.
-TECHNICAL_KINDS = frozenset({"heartbeat", "battery", "availability"})
 ConsentKind = Literal["motion", "contact", "bed", "lock", "position", "geofence", "sos", "fall"]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 

@@ -32,10 +32,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.config.gateway import MqttConfig
-from gateway.config.loader import secret
 from gateway.ingest import pipe, wire
 from gateway.ingest.pipeline import Pipeline, Prepared, RawMessage
+from gateway.ingest.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ GENERATIONS_PER_CHILD = 1_000_000
 class MqttSession:
     """A paho client with a persistent session, manual acknowledgement and our topics."""
 
-    def __init__(self, cfg: MqttConfig, topics: list[str],
+    def __init__(self, cfg: ClientSettings, topics: list[str],
                  on_message: Callable[[int, RawTuple], None],
                  on_state: Connected) -> None:
         self.cfg = cfg
@@ -61,7 +60,7 @@ class MqttSession:
                              protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                              clean_session=None if v5 else False, manual_ack=True)
         if cfg.username:
-            client.username_pw_set(cfg.username, secret(cfg.password))
+            client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls:
             client.tls_set(ca_certs=cfg.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -127,7 +126,7 @@ class MqttSession:
 class ThreadReceiver:
     """paho in this process (simplest; used where one core is all there is)."""
 
-    def __init__(self, cfg: MqttConfig, topics: list[str], pipeline: Pipeline,
+    def __init__(self, cfg: ClientSettings, topics: list[str], pipeline: Pipeline,
                  deliver: Deliver, connected: Connected) -> None:
         prepare = pipeline.prepare
         self.session = MqttSession(
@@ -147,7 +146,7 @@ class ThreadReceiver:
         self.session.ack(generation, mids)
 
 
-def _child_main(conn: multiprocessing.connection.Connection, cfg: MqttConfig,
+def _child_main(conn: multiprocessing.connection.Connection, cfg: ClientSettings,
                 topics: list[str], pipeline: Pipeline, log_level: str,
                 json_logs: bool = False) -> None:
     """Entry point of the receiver process.
@@ -227,7 +226,7 @@ class ProcessReceiver:
     it had not acknowledged.
     """
 
-    def __init__(self, cfg: MqttConfig, topics: list[str], pipeline: Pipeline,
+    def __init__(self, cfg: ClientSettings, topics: list[str], pipeline: Pipeline,
                  deliver: Deliver, connected: Connected) -> None:
         self.cfg = cfg
         self.topics = topics

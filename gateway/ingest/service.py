@@ -23,6 +23,7 @@ from gateway.ingest import pipe
 from gateway.ingest.pipeline import Pipeline, Prepared
 from gateway.ingest.receiver import ProcessReceiver, ThreadReceiver
 from gateway.ingest.router import Router
+from gateway.ingest.settings import ClientSettings
 from gateway.metrics import Metrics
 from gateway.storage.store import Store
 
@@ -39,7 +40,7 @@ class IngestService:
     """Receive, decode, commit, acknowledge."""
 
     def __init__(self, mqtt_config: MqttConfig, router: Router, pipeline: Pipeline,
-                 store: Store, metrics: Metrics, *, batch_max: int = 1000,
+                 store: Store, metrics: Metrics, *, batch_max: int = 2000,
                  receiver: str = "process") -> None:
         self.cfg = mqtt_config
         self.router = router
@@ -71,7 +72,8 @@ class IngestService:
                                     None] | None = None
         cls = ProcessReceiver if receiver == "process" else ThreadReceiver
         self.receiver: ProcessReceiver | ThreadReceiver = cls(
-            mqtt_config, router.topics(), pipeline, self._deliver, self._connection)
+            ClientSettings.of(mqtt_config), router.topics(), pipeline, self._deliver,
+            self._connection)
 
     # --- from the receiver ----------------------------------------------------------------
 

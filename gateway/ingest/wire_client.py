@@ -23,10 +23,9 @@ import ssl
 import time
 from collections.abc import Callable
 
-from gateway.config.gateway import MqttConfig
-from gateway.config.loader import secret
 from gateway.ingest import pipe, wire
 from gateway.ingest.pipeline import Prepared, RawMessage
+from gateway.ingest.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class Refused(Exception):
 class WireSession:
     """Run the connection until told to stop."""
 
-    def __init__(self, cfg: MqttConfig, topics: list[str],
+    def __init__(self, cfg: ClientSettings, topics: list[str],
                  conn: multiprocessing.connection.Connection,
                  prepare: Callable[[RawMessage], Prepared]) -> None:
         self.cfg = cfg
@@ -115,7 +114,7 @@ class WireSession:
         self._chunks, self._have, self._need = [], 0, 0
         self._write(wire.connect_packet(cfg.client_id, cfg.keepalive, clean_session=False,
                                         username=cfg.username,
-                                        password=secret(cfg.password) if cfg.password else None))
+                                        password=cfg.password if cfg.password else None))
         publishes: list[wire.Publish] = []
         others: list[tuple[int, bytes]] = []
         deadline = time.monotonic() + CONNECT_TIMEOUT
