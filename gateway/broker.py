@@ -42,7 +42,7 @@ def mosquitto_path() -> str:
 class PrivateMosquitto:
     """Mosquitto on a free loopback port, persistence in its own folder, no other config.
 
-    The in-flight window (1000) matches the gateway's default receive_maximum; queues are
+    The in-flight window (2000) matches the gateway's default receive_maximum; queues are
     unbounded so a stopped gateway's persistent session keeps everything.
     """
 
@@ -77,7 +77,7 @@ class PrivateMosquitto:
         if text is None:
             text = (f"listener {self.port} 127.0.0.1\n{access}"
                     f"persistence true\npersistence_location {self.dir.resolve()}/\n"
-                    "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+                    "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 2000\n"
                     f"max_queued_bytes 0\n{self._run_as()}"
                     f"log_dest file {self.dir.resolve()}/mosquitto.log\n"
                     "log_type error\nlog_type warning\nlog_type notice\n" + self.extra)

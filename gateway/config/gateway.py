@@ -37,7 +37,7 @@ class MqttConfig(StrictModel):
         description="Run the MQTT client in its own process (default: uses a second core, "
                     "measured 2x ingest throughput) or in a thread of the gateway process")
     receive_maximum: int = Field(
-        1000, ge=1, le=20000,
+        2000, ge=1, le=20000,
         description="Unacknowledged QoS 1 messages in flight to us: the MQTT 5 Receive Maximum; "
                     "with 3.1.1 set the broker's max_inflight_messages to at most this")
     session_expiry_seconds: int = Field(
@@ -156,7 +156,9 @@ class StorageConfig(StrictModel):
     dead_letter_max_bytes: int = Field(
         4096, ge=64, le=1_048_576, description="Payload bytes kept in a dead letter")
     batch_max: int = Field(
-        1000, ge=1, le=20000, description="Most messages committed in one transaction")
+        2000, ge=1, le=20000,
+        description="Most messages committed in one transaction (a backlog drains in batches "
+                    "this large when the in-flight window allows it)")
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("url")
