@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ import yaml  # noqa: E402
 
 from bench._harness import bench_database  # noqa: E402
 from gateway.broker import PrivateMosquitto, free_port  # noqa: E402
+from tests.gateway_proc import health as gateway_health  # noqa: E402
 
 SITE = "soak"
 MAX_OUTSTANDING = 50_000  # publishes awaiting PUBACK, well under 65,535 packet ids
@@ -138,13 +138,8 @@ def rss_kb(pid: int) -> int:
 
 
 def health(port: int) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-            return dict(json.loads(r.read()))
-    except urllib.error.HTTPError as exc:
-        return dict(json.loads(exc.read()))
-    except OSError:
-        return {}
+    """/healthz of the gateway under load (a longer timeout than the tests use)."""
+    return gateway_health(port, timeout=2)
 
 
 def start_gateway(cfg: Path, log: Path, port: int) -> subprocess.Popen[bytes]:

@@ -14,10 +14,11 @@ from typing import Any
 from tests.support import wait_for
 
 
-def health(api_port: int) -> dict[str, Any]:
+def health(api_port: int, timeout: float = 1.0) -> dict[str, Any]:
     """A gateway's /healthz answer (also when degraded, 503), or {} while it is not up."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz", timeout=1) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/healthz",
+                                    timeout=timeout) as r:
             return dict(json.loads(r.read()))
     except urllib.error.HTTPError as exc:
         return dict(json.loads(exc.read()))

@@ -120,22 +120,22 @@ def test_receiver_process_starts_without_the_configuration_models(tmp_path: Path
     import subprocess
     import sys
 
+    from gateway.config.gateway import MqttConfig
     from gateway.config.registry import Registry
     from gateway.ingest.pipeline import Pipeline
     from gateway.ingest.router import Router
     from gateway.ingest.settings import ClientSettings
     from gateway.profiles.loader import load_profiles
-    from gateway.runtime import load_runtime
-    from tests.homes import registry, write_config
+    from tests.homes import registry
 
-    rt = load_runtime(write_config(tmp_path, "mqtt://127.0.0.1:1883", f"sqlite:///{tmp_path}/t.db"))
+    mqtt = MqttConfig(client_id="receiver-start")
     pipeline = Pipeline(Router(Registry.model_validate(registry(2)), load_profiles()))
     args = tmp_path / "args.pickle"
-    args.write_bytes(pickle.dumps((ClientSettings.of(rt.config.mqtt), pipeline)))
+    args.write_bytes(pickle.dumps((ClientSettings.of(mqtt), pipeline)))
     code = ("import pickle, sys; import gateway.ingest.receiver, gateway.ingest.wire_client; "
             f"cfg, pipeline = pickle.loads(open({str(args)!r}, 'rb').read()); "
             "print(cfg.client_id, len(pipeline.router), 'pydantic' in sys.modules, "
             "'gateway.config' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == [rt.config.mqtt.client_id, str(len(pipeline.router)), "False", "False"]
+    assert out == ["receiver-start", str(len(pipeline.router)), "False", "False"]

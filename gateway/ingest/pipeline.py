@@ -160,15 +160,12 @@ class Pipeline:
         received = msg.received_ms
         # The message's own time, for readings derived from its status (battery) and for
         # the detectors' device link: its device time if trusted, else receive time.
-        msg_ts_ms = received if decoded.ts is None else self._trusted(decoded.ts, received)[0]
+        msg_ts_ms = self._trusted(decoded.ts, received)[0]
         status = decoded.status  # the decoder's own, made for this message
         battery_read = False
         readings: list[tuple[str, Any, int, bool]] = []
         for kind, value, ts in decoded.readings:
-            if ts is None:
-                readings.append((kind, value, received, False))
-            else:
-                readings.append((kind, value, *self._trusted(ts, received)))
+            readings.append((kind, value, *self._trusted(ts, received)))
             if kind == "availability":
                 status["availability"] = value
             elif kind == "battery":
