@@ -32,10 +32,13 @@ MIN_RECENT_DAYS = 3
 LEVELS = ("low", "moderate", "high")
 DEFAULT_THRESHOLDS = (0.06, 0.15)  # probability of a fall in 21 days: moderate, high
 RISE_MEMORY_DAYS = 28
-# Four days, not two: on the simulated cohort two days in a row gave 2.5 false rises per
-# resident-year in stable residents, four days 1.3, with the same share of slowings found
-# once the walking-speed decline detector (detectors/trend.py) is counted (docs/fall-risk.md).
-RISE_PERSIST_DAYS = 4
+# Two weeks in a row. The walking-speed decline test (detectors/trend.py) already spends
+# nearly all of the budget of one false fall_risk_rise per stable resident-year (0.92), and
+# the slowings a level rise finds within 14 days it finds too. On the tuning cohort (400
+# simulated residents x 365 days, seed 11) a level rise held for 4 days gave 1.19 false
+# rises per stable resident-year (the service's two reasons together 2.04), 7 days 0.52
+# (1.42), 10 days 0.21 (1.12), 14 days 0.04 (0.96); docs/fall-risk.md.
+RISE_PERSIST_DAYS = 14
 
 LONG_BASELINE_DAYS = 90
 # Model inputs, in order. Changes compare the last RECENT_DAYS with the BASELINE_DAYS

@@ -161,9 +161,9 @@ def test_rise_needs_days_in_a_row_above_the_last_four_weeks() -> None:
     # A day that could not be scored breaks the run; so does a gap.
     assert rise2(low + [(d(10), None), (d(11), "moderate")]) is None
     assert rise2(low + [(d(10), "moderate"), (d(12), "moderate")]) is None
-    # The default asks for four days in a row (RISE_PERSIST_DAYS).
-    up = [(d(10 + i), "moderate") for i in range(4)]
-    assert rise(low + up[:3]) is None
+    # The default asks for two weeks in a row (RISE_PERSIST_DAYS).
+    up = [(d(10 + i), "moderate") for i in range(14)]
+    assert rise(low + up[:13]) is None
     assert rise(low + up) == ("low", "moderate")
 
 

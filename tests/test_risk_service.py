@@ -186,3 +186,16 @@ def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
         assert [(d.resident_id, d.detail["reasons"]) for d in rec.decisions] == \
             [("r-5001", ["walking_speed_decline"])]
         assert rec.decisions[0].detail["day"] == alert["detail"]["day"]
+
+        # 7. A level rise is read from the stored levels: each of 14 days in a row above
+        # every level of the 28 days before them (detectors.risk.RISE_PERSIST_DAYS).
+        res = rt.registry.residents[0]
+        start = first - timedelta(days=120)
+        levels = ["low"] * 28 + ["moderate"] * 14
+        with rt.store.engine.begin() as conn:
+            conn.execute(risk_days.insert(), [
+                {"resident_id": res.id, "day": (start + timedelta(days=i)).isoformat(),
+                 "status": "scored", "level": lv, "features": {}, "computed_ms": 0}
+                for i, lv in enumerate(levels)])
+        assert risk.level_rise(res, start + timedelta(days=40)) is None  # 13 days
+        assert risk.level_rise(res, start + timedelta(days=41)) == ("low", "moderate")

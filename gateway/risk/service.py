@@ -15,7 +15,15 @@ from sqlalchemy import delete, insert, select
 
 from detectors.features import DayFeatures, HomeSpec, daily
 from detectors.model import Decision
-from detectors.risk import LONG_BASELINE_DAYS, RECENT_DAYS, Inputs, inputs, rise
+from detectors.risk import (
+    LONG_BASELINE_DAYS,
+    RECENT_DAYS,
+    RISE_MEMORY_DAYS,
+    RISE_PERSIST_DAYS,
+    Inputs,
+    inputs,
+    rise,
+)
 from detectors.trend import BASELINE_DAYS as DECLINE_BASELINE_DAYS
 from detectors.trend import WINDOW_DAYS, Decline, armed
 from gateway.alerting.service import AlertService
@@ -170,7 +178,7 @@ class RiskService:
             conn.execute(delete(risk_days).where(risk_days.c.resident_id == res.id)
                          .where(risk_days.c.day == row["day"]))
             conn.execute(insert(risk_days).values(**row))
-        level_rise = self._level_rise(res, day) if row["status"] == "scored" else None
+        level_rise = self.level_rise(res, day) if row["status"] == "scored" else None
         if level_rise is not None or new_decline:
             self._raise(res, day, row, level_rise, dec if new_decline else None)
         return row
@@ -191,12 +199,15 @@ class RiskService:
             out.append((None, False) if not d else (d.get("z"), bool(d.get("alerted"))))
         return out
 
-    def _level_rise(self, res: Resident, day: date) -> tuple[str, str] | None:
+    def level_rise(self, res: Resident, day: date) -> tuple[str, str] | None:
+        """The rise of the model's level that `day` completes, from the stored levels
+        (detectors.risk.rise): (previous highest level, new level) or None."""
         with self.store.engine.connect() as conn:
             levels = conn.execute(
                 select(risk_days.c.day, risk_days.c.level, risk_days.c.status)
                 .where(risk_days.c.resident_id == res.id)
-                .where(risk_days.c.day >= (day - timedelta(days=40)).isoformat())
+                .where(risk_days.c.day >= (day - timedelta(
+                    days=RISE_MEMORY_DAYS + RISE_PERSIST_DAYS)).isoformat())
                 .where(risk_days.c.day <= day.isoformat())
                 .where(risk_days.c.status.in_(("scored", "insufficient_data")))
                 .order_by(risk_days.c.day)).all()
