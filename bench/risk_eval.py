@@ -17,6 +17,7 @@ import argparse
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,13 +27,24 @@ import numpy as np
 from detectors.features import daily, onsets, transits
 from detectors.risk import inputs, level_of, rise
 from detectors.trend import flagged_days
-from firmware_stubs.cohort import make_cohort, simulate
+from firmware_stubs.cohort import Person, make_cohort, simulate
 from gateway.risk.artefact import load
 from gateway.risk.dataset import cohort_spec, simulated
 from gateway.risk.train import train
 
 TZ = ZoneInfo("Europe/Stockholm")
-FIRST = date(2026, 1, 1)
+FIRST = date(2026, 1, 1)  # gateway.risk.dataset.simulated's default first day
+SCORED_FROM = 35  # trend detection is scored from this day of each resident's history
+DETECT_WITHIN_DAYS = 14  # the target: a slowing flagged within 14 days of its onset
+
+
+def days_from_onset(p: Person, raised: Iterable[date]) -> list[int]:
+    """Days from a declining resident's onset to each raised day within the target's
+    DETECT_WITHIN_DAYS of it, earliest first."""
+    assert p.onset_day is not None
+    onset = FIRST + timedelta(days=p.onset_day)
+    return sorted((d - onset).days for d in raised
+                  if 0 <= (d - onset).days <= DETECT_WITHIN_DAYS)
 
 
 def speed_error(n: int, days: int, seed: int) -> None:
@@ -77,7 +89,7 @@ def trend(model_dir: Path, n: int, days: int, seed: int, workers: int) -> None:
     for p in people:
         hist = ds.days[p.id]
         by_day = {f.day: f for f in hist}
-        scored = hist[35:]
+        scored = hist[SCORED_FROM:]
         decl = {d.day for d in flagged_days({f.day: f.walking_speed for f in hist},
                                             scored[0].day, scored[-1].day)}
         inps = [inputs(by_day, f.day) for f in scored]
@@ -90,10 +102,7 @@ def trend(model_dir: Path, n: int, days: int, seed: int, workers: int) -> None:
         lev = {levels[i][0] for i in range(len(levels)) if rise(levels[:i + 1]) is not None}
         for name, days_raised in (("decline", decl), ("level", lev), ("either", decl | lev)):
             if p.course == "decline":
-                assert p.onset_day is not None
-                onset = FIRST + timedelta(days=p.onset_day)
-                hit = sorted((d - onset).days for d in days_raised
-                             if 0 <= (d - onset).days <= 14)
+                hit = days_from_onset(p, days_raised)
                 found[name].append(bool(hit))
                 delays[name] += hit[:1]
             else:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import date, timedelta
 from typing import cast
 
 import firmware_stubs.cohort as cohort
+from bench.risk_eval import SCORED_FROM, days_from_onset
 from detectors import trend
 from firmware_stubs.cohort import Person
 from gateway.risk.dataset import simulated
 
-FIRST = date(2026, 1, 1)  # gateway.risk.dataset.simulated's default first day
 THRESHOLDS = (2.3, 2.5, 2.7, 3.0)
 
 
@@ -54,13 +53,11 @@ def main() -> None:
                 trend.THRESHOLD = th
                 found, false, stable_days = [], 0, 0
                 for p in people:
-                    scored = ds.days[p.id][35:]
+                    scored = ds.days[p.id][SCORED_FROM:]
                     flags = [d.day for d in trend.flagged_days(series[p.id], scored[0].day,
                                                                scored[-1].day)]
                     if p.course == "decline":
-                        assert p.onset_day is not None
-                        onset = FIRST + timedelta(days=p.onset_day)
-                        found.append(any(0 <= (d - onset).days <= 14 for d in flags))
+                        found.append(bool(days_from_onset(p, flags)))
                     else:
                         false += len(flags)
                         stable_days += len(scored)
