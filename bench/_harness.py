@@ -30,7 +30,10 @@ def running_gateway(registry: dict[str, Any], client_id: str,
                                    client_id=client_id, **config))
     start_service(rt)
     try:
+        deadline = time.monotonic() + 60
         while not (rt.ingest and rt.ingest.connected):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not connect to {broker.url} in 60 s")
             time.sleep(0.05)
         yield rt, broker
     finally:

@@ -51,7 +51,7 @@ def main() -> None:
         sent = 0
         for day in sorted(days):
             sent += player.play(days[day], speed=0) - sent
-            while rt.ingest.committed_messages < sent:
+            while rt.ingest.delivered_messages < sent:
                 time.sleep(0.02)
             rt.detectors.tick()
             for a in rt.alerts.list_alerts(status="unresolved", limit=100_000):

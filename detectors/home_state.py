@@ -1,8 +1,10 @@
 """The latest known state of one home, kept up to date from observations (no I/O).
 
 A digital night check looks at this state: the newest bed reading per bed sensor, the
-newest state of every exterior door, the newest movement per motion sensor, whether the
-position alarm is outside the home area, and when each device was last heard from.
+newest state of every exterior door, the newest movement per motion sensor, the newest
+sign of presence from any device inside (movement, an indoor door or cupboard, the bed),
+the home's occupancy (at home, away, a planned absence) and when each device was last heard
+from.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from detectors.model import Observation, ResidentSettings
+from detectors.occupancy import Occupancy
 from detectors.rules import DeviceOffline
+from detectors.signals import Signal
 from detectors.supervision import HomeState, Reading
 
 
@@ -26,9 +30,10 @@ class HomeTracker:
         self.bed: dict[str, Observation] = {}
         self.doors: dict[str, Observation] = {}
         self.motion: dict[str, Observation] = {}  # newest `true` per motion sensor
-        self.has_position = any("geofence" in d.kinds for d in settings.devices.values())
+        self.inside: Observation | None = None  # newest sign of presence inside, any device
+        self.passage: datetime | None = None  # newest passage through the exterior door
 
-    def observe(self, obs: Observation) -> None:
+    def observe(self, obs: Observation, sig: Signal) -> None:
         """Keep the newest reading of each kind the checks use."""
         dev = self.s.devices.get(obs.device_id)
         if dev is None:
@@ -39,6 +44,10 @@ class HomeTracker:
             self._changed(self.doors, obs)
         elif obs.kind == "motion" and obs.value is True:
             self._newest(self.motion, obs)
+        if sig.inside and (self.inside is None or obs.ts >= self.inside.ts):
+            self.inside = obs
+        if sig.passage and (self.passage is None or obs.ts > self.passage):
+            self.passage = obs.ts
 
     @classmethod
     def _changed(cls, table: dict[str, Observation], obs: Observation) -> None:
@@ -54,8 +63,8 @@ class HomeTracker:
         if old is None or obs.ts >= old.ts:
             table[obs.device_id] = obs
 
-    def state(self, links: DeviceOffline, away: bool) -> HomeState:
-        """The home as known now; `links` gives last-seen times, `away` the geofence."""
+    def state(self, links: DeviceOffline, occupancy: Occupancy) -> HomeState:
+        """The home as known now; `links` gives last-seen times."""
 
         def reading(obs: Observation) -> Reading:
             return self._reading(obs.device_id, obs.kind, obs.value, obs.ts, links, obs.room)
@@ -67,7 +76,9 @@ class HomeTracker:
             links=[self._reading(d, "link", None, link.last_seen, links,
                                  self.s.devices[d].room)
                    for d, link in links.links.items()],
-            away=away if self.has_position else None,
+            inside=reading(self.inside) if self.inside is not None else None,
+            occupancy=occupancy,
+            passage=self.passage,
         )
 
     def _reading(self, device_id: str, kind: str, value: object, ts: datetime,

@@ -6,8 +6,9 @@ check happens once (the first 02:30); on the night they go forward a 02:30 check
 does not exist, happens at 03:00.
 
 `evaluate` looks at the latest state of a home at a check time and concludes `ok`,
-`attention` or `unknown`, with the evidence it used. A needed sensor that is offline or
-stale makes the check `unknown`, never `ok`: silence is not "all well".
+`attention` or `unknown`, with the evidence it used (or `away` during a planned absence).
+A needed sensor that is offline or stale makes the check `unknown`, never `ok`: silence is
+not "all well".
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-Outcome = Literal["ok", "attention", "unknown"]
-NOON = time(12, 0)
+from detectors.model import NOON
+from detectors.occupancy import Occupancy
+
+Outcome = Literal["ok", "attention", "unknown", "away"]
 
 
 def _exists(local: datetime, tz: ZoneInfo) -> bool:
@@ -69,7 +72,9 @@ class HomeState:
     exterior_doors: list[Reading] = field(default_factory=list)
     motion: list[Reading] = field(default_factory=list)  # newest `true` per PIR
     links: list[Reading] = field(default_factory=list)  # every device, any kind
-    away: bool | None = None  # from the position alarm's geofence; None = no alarm
+    inside: Reading | None = None  # newest sign of presence inside, from any device
+    occupancy: Occupancy | None = None  # at home, away, planned (None: not followed)
+    passage: datetime | None = None  # newest passage through the exterior door
 
 
 @dataclass(frozen=True)
@@ -98,28 +103,58 @@ def _evidence(criterion: str, r: Reading | None, at: datetime, outcome: Outcome
             "last_seen_age_s": round((at - r.last_seen).total_seconds())}
 
 
+def _away(home: HomeState, at: datetime) -> CheckResult | None:
+    """A check during a planned absence is `away`: journalled, never an alert."""
+    occ = home.occupancy
+    if occ is None or not occ.away or occ.source != "planned" or occ.planned is None:
+        return None
+    p = occ.planned
+    reason = f"away (planned){': ' + p.reason if p.reason else ''}"
+    return CheckResult("away", [reason], [{
+        "criterion": "occupancy", "outcome": "away", "source": "planned",
+        "since": p.start.isoformat(), "until": p.end.isoformat(), "reason": p.reason}])
+
+
 def evaluate(all_well: list[str], at: datetime, home: HomeState,
              bathroom_long_minutes: float = 30,
              bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"}),
-             bed_grace_minutes: float = 20) -> CheckResult:
+             bed_grace_minutes: float = 20, away_after_minutes: float = 10) -> CheckResult:
     """Conclude a check from the home's latest state.
 
+    During a planned absence the check is `away` and nothing else is judged. Away without
+    a plan (the door and silence, or the position alarm) is attention, and only the
+    criteria that still mean something (door, sensors) are judged besides.
     `in_bed` also holds for someone who got up less than `bed_grace_minutes` ago and has
     been seen moving in the home since (a toilet visit: a look-in would find them on the
     way); up longer, or no movement seen since getting up, is attention.
     attention wins over unknown (it is actionable); unknown wins over ok.
     """
+    planned = _away(home, at)
+    if planned is not None:
+        return planned
     outcomes: list[Outcome] = []
     reasons: list[str] = []
     evidence: list[dict[str, Any]] = []
 
-    def note(criterion: str, outcome: Outcome, reason: str | None, r: Reading | None) -> None:
+    def note(criterion: str, outcome: Outcome, reason: str | None, r: Reading | None,
+             **extra: Any) -> None:
         outcomes.append(outcome)
-        evidence.append(_evidence(criterion, r, at, outcome))
+        evidence.append({**_evidence(criterion, r, at, outcome), **extra})
         if reason:
             reasons.append(reason)
 
-    if "in_bed" in all_well:
+    occ = home.occupancy
+    away = occ is not None and occ.away
+    if away:
+        assert occ is not None
+        since = occ.since.isoformat() if occ.since else None
+        source = {"door": "the exterior door and no movement inside since",
+                  "geofence": "the position alarm is outside the home area"}.get(
+                      occ.source or "", occ.source or "")
+        note("occupancy", "attention", f"not at home since {since} ({source})", None,
+             source=occ.source, since=since)
+
+    if "in_bed" in all_well and not away:
         bed = max(home.bed, key=lambda r: r.ts, default=None)
         if bed is None:
             note("in_bed", "unknown", "no bed sensor reading", None)
@@ -147,24 +182,27 @@ def evaluate(all_well: list[str], at: datetime, home: HomeState,
             else:
                 note("door_closed", "attention", f"door {door.device_id} open", door)
 
-    if "in_apartment" in all_well:
-        last_inside = max((m.ts for m in home.motion), default=None)
-        last_door = max((d for d in home.exterior_doors if d.value == "open"),
-                        key=lambda d: d.ts, default=None)
+    if "in_apartment" in all_well and not away:
         bed_now = max(home.bed, key=lambda r: r.ts, default=None)
-        if home.away is True:
-            note("in_apartment", "attention", "position alarm outside the home area", None)
-        elif bed_now is not None and bed_now.value is True and not _stale(bed_now, at):
+        in_bed = bed_now is not None and bed_now.value is True and not _stale(bed_now, at)
+        inside = home.inside
+        passage_min = None if home.passage is None or (
+            inside is not None and home.passage <= inside.ts) \
+            else (at - home.passage).total_seconds() / 60
+        state = occ.state if occ is not None else "unknown"
+        if in_bed:
             note("in_apartment", "ok", None, bed_now)  # in bed is at home
-        elif last_door is not None and (last_inside is None or last_door.ts > last_inside):
-            note("in_apartment", "attention", "front door opened after the last movement "
-                 "inside", last_door)
-        elif last_inside is None and home.away is None:
-            note("in_apartment", "unknown", "no sign of presence", None)
+        elif passage_min is not None and passage_min < away_after_minutes:
+            note("in_apartment", "unknown", f"the exterior door was used {passage_min:.0f} "
+                 "min ago and nothing has moved inside since", None)
+        elif state == "home":
+            note("in_apartment", "ok", None, inside, occupancy_since=(
+                occ.since.isoformat() if occ is not None and occ.since else None))
         else:
-            note("in_apartment", "ok", None, None)
+            reason = (occ.reason if occ is not None else None) or "no sign of presence"
+            note("in_apartment", "unknown", reason, inside)
 
-    if "not_in_bathroom_long" in all_well:
+    if "not_in_bathroom_long" in all_well and not away:
         latest = max(home.motion, key=lambda r: r.ts, default=None)
         bed_back = max((b.ts for b in home.bed if b.value is True), default=None)
         if latest is not None and latest.room in bathroom_rooms and \

@@ -3,7 +3,10 @@
 A `Supervisor` walks one resident's check times on the resident's clock. At each due
 check it evaluates the home (`detectors.supervision.evaluate`) and returns a journal entry:
 
-- `ok` or `attention` ends the check; `attention` asks for a `check_failed` alert;
+- `ok`, `away` (a planned absence) or `attention` ends the check; `attention` asks for a
+  `check_failed` alert, or, when the only finding is that the resident is not at home,
+  for the night's `not_home_at_night` (one alert per night for one absence, not one per
+  check);
 - `unknown` asks for a re-check `recheck_minutes` later; a re-check that is still
   `unknown` asks for `check_unknown` (a `attention` re-check for `check_failed`).
 
@@ -20,10 +23,12 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from detectors.supervision import NOON, CheckResult, HomeState, check_instants, evaluate
+from detectors.model import night_of
+from detectors.supervision import CheckResult, HomeState, check_instants, evaluate
 
 LOOKBACK = timedelta(hours=24)  # how far back a restart looks for checks it missed
 LATE_AFTER = timedelta(seconds=60)  # a due check not in the journal by then is overdue
+CheckAlert = Literal["check_failed", "check_unknown", "not_home_at_night"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Plan:
     bathroom_long_minutes: float = 30
     bed_grace_minutes: float = 20
     bathroom_rooms: frozenset[str] = frozenset({"bathroom", "toilet"})
+    away_after_minutes: float = 10
 
 
 @dataclass(frozen=True)
@@ -51,16 +57,9 @@ class CheckEntry:
     result: CheckResult
     late: bool
     final: bool  # no re-check follows
-    alert: Literal["check_failed", "check_unknown"] | None
+    alert: CheckAlert | None
     recheck_at: datetime | None = None
     replaces_visit: bool = False  # the plan replaces a physical look-in at this time
-
-
-def night_of(ts: datetime, tz: ZoneInfo) -> date:
-    """The evening a moment's night started on (times before noon belong to the night
-    before)."""
-    local = ts.astimezone(tz)
-    return local.date() if local.time() >= NOON else local.date() - timedelta(days=1)
 
 
 @dataclass
@@ -136,12 +135,13 @@ class Supervisor:
         at = now if late else planned
         result = evaluate(list(self.plan.all_well), at, state,
                           self.plan.bathroom_long_minutes, self.plan.bathroom_rooms,
-                          self.plan.bed_grace_minutes)
-        alert: Literal["check_failed", "check_unknown"] | None = None
+                          self.plan.bed_grace_minutes, self.plan.away_after_minutes)
+        alert: CheckAlert | None = None
         recheck_at = None
         final = True
         if result.outcome == "attention":
-            alert = "check_failed"
+            findings = {e["criterion"] for e in result.evidence if e["outcome"] == "attention"}
+            alert = "not_home_at_night" if findings == {"occupancy"} else "check_failed"
         elif result.outcome == "unknown":
             if attempt == 1:
                 final = False

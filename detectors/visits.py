@@ -25,17 +25,22 @@ class Visit:
 
 
 class VisitTracker:
-    """Follows one resident's door lock."""
+    """Follows one resident's door lock. Only operations count: a lock repeats its state,
+    and who last operated it, in every periodic report."""
 
     def __init__(self, staff_credentials: dict[str, str]) -> None:
         self.credentials = staff_credentials
         self.current: Visit | None = None
+        self.state: dict[str, object] = {}  # last state per lock
 
     def observe(self, obs: Observation) -> Visit | None:
         """Feed a lock observation; returns a visit when one starts or ends."""
         if obs.kind != "lock" or not isinstance(obs.value, dict):
             return None
         state = obs.value.get("state")
+        if self.state.get(obs.device_id) == state:
+            return None
+        self.state[obs.device_id] = state
         staff = self.credentials.get(str(obs.value.get("credential")))
         if state == "unlocked" and staff is not None and self.current is None:
             self.current = Visit(obs.resident_id, staff, obs.device_id, obs.ts)

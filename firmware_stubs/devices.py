@@ -52,11 +52,16 @@ def _z2m_checkin(stub: Stub, ts_ms: int, **cached: Any) -> Message:
 
 
 class Z2MOccupancy(Stub):
-    """Aqara RTCGQ11LM-style motion sensor."""
+    """Aqara RTCGQ11LM-style motion sensor. zigbee2mqtt caches `occupancy` (its default
+    `cache_state: true`), so the periodic report repeats the last value: a `true` when the
+    report falls inside the 90 s occupancy window, else `false`."""
+
+    occupied = False
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
         if kind == "checkin":
-            return _z2m_checkin(self, ts_ms)
+            return _z2m_checkin(self, ts_ms, occupancy=self.occupied)
+        self.occupied = bool(value)
         return self.source, _json({"battery": round(self.battery), "illuminance": 12,
                                    "linkquality": self.linkquality, "occupancy": bool(value),
                                    "voltage": 3005, "last_seen": _iso(ts_ms)})
@@ -79,23 +84,46 @@ class Z2MContact(Stub):
 
 
 class Z2MLock(Stub):
-    """Yale YRD226-style lock; method keypad is action_source 0, app 1, key 2."""
+    """Yale YRD226-style lock; method keypad is action_source 0, app 1, key 2, rfid 3.
 
-    SOURCES = {"keypad": 0, "app": 1, "key": 2}
+    `value["format"]` picks how the lock converter reports the operation, as real ones do:
+    `source` (default: `action_source` number, `action` null, Yale YRD226), `action`
+    (`"action": "keypad_unlock"` with `action_user` only) or `source_name`
+    (`"action_source_name": "keypad"`). zigbee2mqtt caches the state, so the periodic
+    report repeats the last lock state, source and user.
+    """
+
+    SOURCES = {"keypad": 0, "app": 1, "key": 2, "rfid": 3}
+    NAMES = {"keypad": "keypad", "app": "rf", "key": "manual", "rfid": "rfid"}
+    PREFIX = {"keypad": "keypad_", "key": "manual_", "rfid": "rfid_", "app": ""}
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.cached: dict[str, Any] = {}
 
     def event(self, ts_ms: int, kind: str, value: Any) -> Message:
         if kind == "checkin":
-            return _z2m_checkin(self, ts_ms)
+            return _z2m_checkin(self, ts_ms, **self.cached)
         state = value["state"]
         method = value.get("method") or "key"
+        fmt = value.get("format", "source")
+        verb = "lock" if state == "locked" else "unlock"
         body: dict[str, Any] = {
-            "battery": round(self.battery), "linkquality": self.linkquality,
             "lock_state": state, "state": "LOCK" if state == "locked" else "UNLOCK",
-            "action": "auto_lock" if method == "auto" else None,
-            "action_source": self.SOURCES.get(method, 2), "action_source_name": None,
-            "action_source_user": None, "action_user": value.get("user") or 0,
-            "last_seen": _iso(ts_ms)}
-        return self.source, _json(body)
+            "action_user": value.get("user") or 0}
+        if method == "auto":
+            body.update(action="auto_lock", action_source=None, action_source_name=None)
+        elif fmt == "action":
+            body.update(action=f"{self.PREFIX.get(method, '')}{verb}")
+        elif fmt == "source_name":
+            body.update(action=verb, action_source_name=self.NAMES.get(method, "manual"))
+        else:
+            body.update(action=None, action_source=self.SOURCES.get(method, 2),
+                        action_source_name=None, action_source_user=None)
+        self.cached = {k: v for k, v in body.items() if k != "action"}
+        return self.source, _json({"battery": round(self.battery),
+                                   "linkquality": self.linkquality, **body,
+                                   "last_seen": _iso(ts_ms)})
 
 
 class OwnTracks(Stub):

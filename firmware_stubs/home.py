@@ -57,7 +57,7 @@ class HomeLayout:
                                                        d.id.startswith("pir")):
                 home.pir[d.room or "hall"] = d.id
             elif p in ("zigbee2mqtt.bed_mat", "zigbee2mqtt.vibration") or (
-                    p == "tillsyn.native" and d.room == "bedroom"):
+                    p == "tillsyn.native" and d.room == "bedroom" and "bed" in d.id):
                 home.bed = d.id
             elif p in ("zigbee2mqtt.contact", "chirpstack.milesight-ws301") and d.exterior:
                 home.door = d.id
@@ -113,10 +113,11 @@ class NightPlanner:
                                         "open" if open_ else "closed", note))
 
     def lock(self, state: str, ts: datetime, method: str, user: int | None,
-             note: str = "") -> None:
+             note: str = "", fmt: str = "source") -> None:
         if self.home.lock:
             self.events.append(SimEvent(self._at(ts), self.home.lock, "lock",
-                                        {"state": state, "method": method, "user": user}, note))
+                                        {"state": state, "method": method, "user": user,
+                                         "format": fmt}, note))
 
     def walk(self, start: datetime, minutes: float, home: tuple[float, float]) -> None:
         """An afternoon walk with the position alarm: leave home, out and back, enter home."""
@@ -192,22 +193,7 @@ class NightPlanner:
         while t < day_end:
             self.motion(rng.choice(day_rooms), t, "day")
             t += timedelta(minutes=rng.uniform(20, 60))
-        # Battery zigbee and LoRaWAN devices check in about hourly, the position alarm
-        # pings every 30 minutes; mains/native devices send a heartbeat every 5 minutes.
-        for dev, profile in self.home.profiles.items():
-            if profile == "tillsyn.native":
-                continue
-            every = 30 if profile.startswith("owntracks") else 55
-            t = night_start + timedelta(minutes=rng.uniform(0, every))
-            while t < night_start + timedelta(hours=24):
-                self.events.append(SimEvent(self._at(t), dev, "checkin", None))
-                t += timedelta(minutes=every)
-        # Mains/native devices send a heartbeat every 5 minutes, all day.
-        for dev in self.home.heartbeat:
-            t = night_start
-            while t < night_start + timedelta(hours=24):
-                self.events.append(SimEvent(self._at(t), dev, "heartbeat", None))
-                t += timedelta(minutes=5)
+        self.device_reports(night_start)
         if "sensor_dies" in incidents and self.home.bed is not None:
             died = next(ts for kind, ts in truth.incidents if kind == "sensor_dies")
             self.events = [e for e in self.events
@@ -215,6 +201,24 @@ class NightPlanner:
         self.events.sort()
         truth.messages = len(self.events)
         return truth
+
+    def device_reports(self, night_start: datetime) -> None:
+        """The 24 h from night_start of periodic reports: battery zigbee and LoRaWAN devices
+        check in about hourly (with their cached state), the position alarm pings every 30
+        minutes, mains/native devices send a heartbeat every 5 minutes."""
+        for dev, profile in self.home.profiles.items():
+            if profile == "tillsyn.native":
+                continue
+            every = 30 if profile.startswith("owntracks") else 55
+            t = night_start + timedelta(minutes=self.rng.uniform(0, every))
+            while t < night_start + timedelta(hours=24):
+                self.events.append(SimEvent(self._at(t), dev, "checkin", None))
+                t += timedelta(minutes=every)
+        for dev in self.home.heartbeat:
+            t = night_start
+            while t < night_start + timedelta(hours=24):
+                self.events.append(SimEvent(self._at(t), dev, "heartbeat", None))
+                t += timedelta(minutes=5)
 
     def toilet_visit(self, t: datetime, stay_min: float, note: str = "toilet") -> None:
         self.bed(False, t, note)
@@ -226,15 +230,17 @@ class NightPlanner:
         self.motion("bedroom", back + timedelta(seconds=15), note)
         self.bed(True, back + timedelta(seconds=40), note)
 
-    def staff_visit(self, t: datetime, user: int) -> None:
-        self.lock("unlocked", t, "keypad", user, "staff visit")
+    def staff_visit(self, t: datetime, user: int, fmt: str = "source") -> None:
+        """A night nurse lets herself in with the keypad and locks behind her; `fmt` is how
+        the lock reports it (firmware_stubs.devices.Z2MLock)."""
+        self.lock("unlocked", t, "keypad", user, "staff visit", fmt)
         self.door(True, t + timedelta(seconds=5), "staff visit")
         self.door(False, t + timedelta(seconds=15), "staff visit")
         self.motion("hall", t + timedelta(seconds=20), "staff visit")
         out = t + timedelta(minutes=8)
         self.door(True, out, "staff visit")
         self.door(False, out + timedelta(seconds=10), "staff visit")
-        self.lock("locked", out + timedelta(seconds=20), "keypad", user, "staff visit")
+        self.lock("locked", out + timedelta(seconds=20), "keypad", user, "staff visit", fmt)
 
     def incident(self, kind: str, t: datetime) -> None:
         """Scripted incidents for the alerting scenarios (see INCIDENT_ALERTS)."""

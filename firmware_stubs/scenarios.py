@@ -110,7 +110,7 @@ def run(broker_url: str, rt: Any, nights: int, seed: int,
     truths: list[NightTruth] = []
     sent = 0
     # The gateway's count is cumulative (an earlier run() on the same gateway counts too).
-    committed_before = rt.ingest.committed_messages
+    committed_before = rt.ingest.delivered_messages
     player = Player(broker_url, rt.registry, client_id="tillsyn-scenario")
     try:
         for n in range(nights):
@@ -125,7 +125,7 @@ def run(broker_url: str, rt: Any, nights: int, seed: int,
             player.play(events, speed=0)
             sent += player.published - before
             deadline = time.monotonic() + 300
-            while rt.ingest.committed_messages - committed_before < sent and \
+            while rt.ingest.delivered_messages - committed_before < sent and \
                     time.monotonic() < deadline:
                 time.sleep(0.05)
             rt.detectors.tick()

@@ -84,15 +84,13 @@ def _runtime_with_staff(config: Path, staff: str) -> Runtime:
 @app.command("check-config")
 def check_config(file: Annotated[Path, typer.Argument(help="Configuration YAML")]) -> None:
     """Validate a configuration file, its profiles and its registry; print OK or problems."""
-    from gateway.config.loader import load_config, load_registry, registry_path
-    from gateway.profiles.loader import check_registry, load_profiles
+    from gateway.config.loader import load_config
+    from gateway.profiles.loader import load_profiles
+    from gateway.runtime import load_site_registry
 
     try:
         config = load_config(file)
-        profiles = load_profiles(config.profiles_dir)
-        reg = registry_path(config, file)
-        if reg is not None:
-            check_registry(load_registry(reg), profiles, reg)
+        load_site_registry(config, file, load_profiles(config.profiles_dir))
     except ConfigError as exc:
         fail(exc.problems)
     print("OK")

@@ -65,33 +65,38 @@ def simulate(
 
 
 def replay(
-    file: Annotated[Path, typer.Argument(help="Event log (kasterenSenseData.txt or "
-                                              "activities_data.csv)")],
-    format: Annotated[str, typer.Option("--format", help="kasteren or tapia")],
+    file: Annotated[Path, typer.Argument(help="Event log (kasterenSenseData.txt, "
+                                              "activities_data.csv or a CASAS .txt)")],
+    format: Annotated[str, typer.Option("--format", help="kasteren, tapia or casas")],
     broker: Annotated[str | None, typer.Option(help="mqtt://host:port")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Sensor mapping YAML")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        help="Sensor mapping YAML (sensor -> device, room; `exterior: true` for the front "
+             "door, `bed: true` for a motion sensor over the bed)")] = None,
     speed: Annotated[float, typer.Option(help="Times real time; 0 = as fast as possible")] = 0.0,
     write_registry: Annotated[Path | None, typer.Option(
         help="Write the registry for the replayed home here")] = None,
     timezone: Annotated[str, typer.Option(help="Site time zone")] = "Europe/Stockholm",
 ) -> None:
-    """Replay a real smart-home log as zigbee2mqtt contact messages."""
+    """Replay a real smart-home log as zigbee2mqtt contact and motion messages.
+
+    Records that cannot be read are skipped and counted, with the first ones named."""
     from firmware_stubs import replay as rp
     from gateway.cli import fail
     from gateway.config.loader import validate
     from gateway.config.registry import Registry
 
-    data_dir = Path(__file__).resolve().parent.parent / "data" / "smarthome"
-    if format == "kasteren":
-        firings = rp.parse_kasteren(file)
-        mp = rp.load_mapping(mapping or data_dir / "kasteren_mapping.yaml")
-    elif format == "tapia":
-        firings = rp.parse_tapia(file)
-        mp = rp.load_mapping(mapping) if mapping else rp.tapia_mapping(file.parent /
-                                                                         "sensors.csv")
-    else:
-        fail([f"--format: value {format!r}: must be kasteren or tapia "
-              "(casas: no raw CASAS file is available to test against yet)"])
+    if not file.is_file():
+        fail([f"{file}: no such file"])
+    try:
+        firings, mp, report = rp.load_home(format, file, mapping)
+    except ValueError as exc:
+        fail([f"--format: {exc}"])
+    except KeyError as exc:
+        fail([f"{file}: {exc.args[0]}"])
+    except (OSError, yaml.YAMLError) as exc:
+        fail([f"{mapping}: {exc}"])
+    for line in report.lines() if report.skipped else []:
+        err.print(line)
     if not firings:
         fail([f"{file}: no events found for format {format}"])
     reg_data = rp.registry_for(mp)
@@ -100,10 +105,7 @@ def replay(
         out.print(f"wrote registry for {len(mp['sensors'])} sensors to {write_registry}")
     if broker is None:
         return
-    try:
-        events, shift = rp.to_events(firings, mp, ZoneInfo(timezone), datetime.now(UTC))
-    except KeyError as exc:
-        fail([f"{file}: {exc.args[0]}"])
+    events, shift = rp.to_events(firings, mp, ZoneInfo(timezone), datetime.now(UTC))
     span = (events[-1].ts_ms - events[0].ts_ms) / 86_400_000
     out.print(f"{len(firings)} sensor firings -> {len(events)} messages spanning {span:.1f} days,"
               f" shifted {shift} days; the gateway's site.max_clock_behind_days must be "

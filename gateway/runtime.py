@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.alerting.publisher import AlertPublisher
 from gateway.alerting.runner import DetectorRunner
@@ -15,11 +16,15 @@ from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import load_config, load_registry, registry_path, secret
 from gateway.config.registry import Registry
+from gateway.config.resident import alert_problems
+from gateway.errors import ConfigError
 from gateway.ibic.service import IbicService
 from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.router import Router
 from gateway.ingest.service import IngestService
 from gateway.metrics import Metrics
+from gateway.occupancy.absences import AbsenceService
+from gateway.occupancy.views import OccupancyViews
 from gateway.privacy import prune
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
 from gateway.risk.service import RiskService, load_model
@@ -49,6 +54,7 @@ class Runtime:
     detectors: DetectorRunner | None = None
     publisher: AlertPublisher | None = None
     journal: Journal | None = None
+    absences: AbsenceService | None = None
     plans: PlanStore | None = None
     supervision: SupervisionViews | None = None
     ibic: IbicService | None = None
@@ -73,14 +79,26 @@ class Runtime:
         return secret(self.config.api.token_secret) or self.store.token_secret()
 
 
+def load_site_registry(config: GatewayConfig, config_path: Path | str,
+                       profiles: ProfileLibrary) -> Registry:
+    """The configured registry, checked against the profiles and the site's settings
+    (ConfigError listing every problem); an empty registry when none is configured."""
+    reg_path = registry_path(config, config_path)
+    if reg_path is None:
+        return Registry()
+    registry = load_registry(reg_path)
+    check_registry(registry, profiles, reg_path)
+    problems = alert_problems(registry, config.site)
+    if problems:
+        raise ConfigError([f"{reg_path}: {p}" for p in problems])
+    return registry
+
+
 def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
     """Load config, profiles and registry, check them together, open storage."""
     config = load_config(config_path)
     profiles = load_profiles(config.profiles_dir)
-    reg_path = registry_path(config, config_path)
-    registry = load_registry(reg_path) if reg_path is not None else Registry()
-    if reg_path is not None:
-        check_registry(registry, profiles, reg_path)
+    registry = load_site_registry(config, config_path, profiles)
     if migrate:
         upgrade(config.storage.url)
     store = Store(config.storage.url)
@@ -105,11 +123,15 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
     in_force = plan_store.effective_all(rt.registry.residents)
     plans = {r.id: detector_plan(in_force[r.id][0], r, rt.config)
              for r in rt.registry.residents}
+    rt.absences = AbsenceService(rt.store, rt.registry, ZoneInfo(rt.config.site.timezone))
     rt.detectors = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts,
-                                  plans=plans, journal=rt.journal)
+                                  plans=plans, journal=rt.journal, absences=rt.absences)
+    rt.absences.listeners.append(rt.detectors.set_planned)
     rt.plans = plan_store
+    occupancy = OccupancyViews(rt.detectors.facts, rt.absences, rt.detectors.settings)
     rt.supervision = SupervisionViews(rt.store, rt.registry, rt.config, plan_store,
-                                      rt.detectors.now_for, rt.detectors.supervised_since)
+                                      rt.detectors.now_for, rt.detectors.supervised_since,
+                                      occupancy)
     return rt.alerts
 
 

@@ -255,3 +255,27 @@ def test_hostile_payloads_raise_decode_error_only(name: str, payload: bytes) -> 
         DECODERS[name](payload, {"codec": "milesight-ws301"})
     except DecodeError:
         pass
+
+
+@pytest.mark.parametrize(("body", "state", "method", "cred"), [
+    # The converters that report only the action (issue 21): method from its prefix.
+    ({"action": "keypad_unlock", "action_user": 2}, "unlocked", "keypad", "keypad:2"),
+    ({"action": "rfid_unlock", "action_user": 7}, "unlocked", "rfid", "rfid:7"),
+    ({"action": "manual_lock", "action_user": 0}, "locked", "key", None),
+    ({"action": "auto_lock", "action_source": 2}, "locked", "auto", None),
+    # zigbee-herdsman-converters' lock_operation_event: the source's name beside it.
+    ({"action": "unlock", "action_user": 2, "action_source_name": "keypad"}, "unlocked",
+     "keypad", "keypad:2"),
+    ({"action": "unlock", "action_user": 4, "action_source_name": "rfid"}, "unlocked",
+     "rfid", "rfid:4"),
+    ({"action": "lock", "action_user": 1, "action_source_name": "rf"}, "locked", "app",
+     "app:1"),
+    # action_source wins over the others; RFID is source 3.
+    ({"action": "unlock", "action_source": 3, "action_source_name": "keypad",
+      "action_user": 5}, "unlocked", "rfid", "rfid:5"),
+])
+def test_z2m_lock_method_from_source_name_or_action_prefix(
+        body: dict[str, Any], state: str, method: str, cred: str | None) -> None:
+    d = DECODERS["z2m.lock"](json.dumps(body).encode(), {})
+    value = kv(d)[0][1]
+    assert (value["state"], value["method"], value["credential"]) == (state, method, cred)

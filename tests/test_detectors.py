@@ -24,12 +24,12 @@ def local(text: str) -> datetime:
 
 
 DEVICES = {
-    "bed": DeviceInfo("bed", "bedroom", False, 900),
-    "hall": DeviceInfo("hall", "hall", False, 90000),
-    "bath": DeviceInfo("bath", "bathroom", False, 90000),
-    "door": DeviceInfo("door", "entrance", True, 90000),
-    "lock": DeviceInfo("lock", "entrance", False, 90000),
-    "alarm": DeviceInfo("alarm", None, False, 7200),
+    "bed": DeviceInfo("bed", "bedroom", False, 900, frozenset({"bed", "fall", "heartbeat"})),
+    "hall": DeviceInfo("hall", "hall", False, 90000, frozenset({"motion", "battery"})),
+    "bath": DeviceInfo("bath", "bathroom", False, 90000, frozenset({"motion"})),
+    "door": DeviceInfo("door", "entrance", True, 90000, frozenset({"contact", "availability"})),
+    "lock": DeviceInfo("lock", "entrance", False, 90000, frozenset({"lock"})),
+    "alarm": DeviceInfo("alarm", None, False, 7200, frozenset({"position", "geofence", "sos"})),
 }
 SETTINGS = ResidentSettings(R, TZ, NightWindow.parse("22:00", "07:00"), DEVICES,
                             staff_credentials={"keypad:2": "s-17"})
@@ -108,6 +108,7 @@ def test_door_open_night_unless_staff_visit() -> None:
     assert raised(e.observe(obs("door", "contact", "open", "2026-11-11 03:00:05"))) == []
     sos = e.observe(obs("alarm", "sos", True, "2026-11-11 03:02"))
     assert sos[0].detail["during_visit"] == "s-17"
+    e.observe(obs("door", "contact", "closed", "2026-11-11 03:07:50"))
     e.observe(obs("lock", "lock", lock, "2026-11-11 03:08"))
     visit = e.last_visit
     assert visit is not None
@@ -176,7 +177,10 @@ def test_no_inactivity_alert_while_away() -> None:
 
 
 def test_bathroom_long() -> None:
+    """Walked there (the hall 2 min before), then nothing moves: 30 minutes in, and more than
+    10 minutes without movement there, is the alert."""
     e = engine()
+    e.observe(obs("hall", "motion", True, "2026-11-11 01:58"))
     e.observe(obs("bath", "motion", True, "2026-11-11 02:00"))
     e.observe(obs("bath", "motion", False, "2026-11-11 02:01:30"))
     assert raised(e.tick(local("2026-11-11 02:29"))) == []
@@ -227,14 +231,19 @@ def test_same_decisions_whatever_the_tick_rate() -> None:
                 now += step
                 out += e.tick(now)
             out += e.observe(ev)
-        return [(d.action, d.kind, d.ts) for d in out if d.kind != "device_offline"]
+        return [(d.action, d.kind, d.ts, d.priority) for d in out
+                if d.kind != "device_offline"]
 
     live = run(timedelta(seconds=1))
     assert live == run(None)
-    assert live == [("raise", "bed_exit_no_return", local("2026-11-11 01:20")),
-                    ("raise", "bathroom_long", local("2026-11-11 01:31")),
-                    ("clear", "bathroom_long", local("2026-11-11 01:45")),
-                    ("clear", "bed_exit_no_return", local("2026-11-11 01:46"))]
+    # Out of bed 01:00, last movement 01:01 (the bathroom): 20 min out at 01:20 with 19 min
+    # still (priority 2), 40 min still at 01:41 (priority 1); in the bathroom since 01:01,
+    # 30 min at 01:31 with 30 min still there.
+    assert live == [("raise", "bed_exit_no_return", local("2026-11-11 01:20"), 2),
+                    ("raise", "bathroom_long", local("2026-11-11 01:31"), 2),
+                    ("raise", "bed_exit_no_return", local("2026-11-11 01:41"), 1),
+                    ("clear", "bathroom_long", local("2026-11-11 01:45"), 2),
+                    ("clear", "bed_exit_no_return", local("2026-11-11 01:46"), 2)]
 
 
 def test_night_window_across_dst_change() -> None:

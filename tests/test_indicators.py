@@ -65,7 +65,9 @@ def facts() -> Facts:
                           at(1, 27) + 120_000, "called")],
         checks=[CheckFact(D[0], 0, "ok"), CheckFact(D[0], 1, "ok"), CheckFact(D[0], 2, "ok"),
                 CheckFact(D[1], 3, "ok"), CheckFact(D[1], 4, "attention"),
-                CheckFact(D[1], 5, "ok"), CheckFact(D[2], 6, "unknown")],
+                CheckFact(D[1], 5, "ok"), CheckFact(D[2], 6, "unknown"),
+                # during a planned absence: judged nothing, neither passed nor failed
+                CheckFact(D[2], 7, "away")],
         bed_exit_limit_ms=20 * M)
 
 
@@ -73,7 +75,8 @@ def facts() -> Facts:
     # nights 0 and 2 had staff visits; night 1's alerts did not bring staff in: 1 of 3
     ("nights_without_staff_intervention", None, 0.3333, 3,
      {"nights_without_data": 1, "nights": 3, "with_intervention": 2}),
-    ("digital_checks_passed", None, 0.7143, 7, {"ok": 5, "attention": 1, "unknown": 1}),
+    ("digital_checks_passed", None, 0.7143, 7,
+     {"ok": 5, "attention": 1, "unknown": 1, "away": 1}),
     ("alerts_per_night", None, 0.6667, 3,
      {"nights_without_data": 1, "alerts": 2,
       "by_kind": {"bed_exit_no_return": 1, "door_open_night": 1}}),

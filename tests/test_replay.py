@@ -130,3 +130,103 @@ def test_replay_through_gateway(mosquitto: Mosquitto, tmp_path: Path, fmt: str, 
     finally:
         ingest.stop()
         rt.store.close()
+
+
+# --- reading real logs that have broken records (issue 21) --------------------------------------
+
+TAPIA_BROKEN = """Toileting,4/30/2003,17:30:36,17:46:41
+100,68
+Toilet Flush,Sink faucet - hot
+17:39:37,17:39:46
+18:10:57,17:39:52
+Toileting,4/31/2003,18:4:43,18:18:2
+68
+Sink faucet - hot
+18:5:1
+18:6:2
+Grooming,5/1/2003,8:1:2,8:9:10
+57,58
+Medicine cabinet,Medicine cabinet
+8:2:0
+8:3:0,8:4:0
+garbage line without structure
+Bathing,5/1/2003,20:41:35,21:32:50
+93
+Shower faucet
+20:51:52
+21:5:20
+"""
+
+
+def test_tapia_broken_records_are_skipped_counted_and_named(tmp_path: Path) -> None:
+    f = tmp_path / "activities_data.csv"
+    f.write_text(TAPIA_BROKEN)
+    rep = replay.ParseReport(f.name)
+    firings = replay.parse_tapia(f, rep)
+    # Kept: the two firings of 4/30 and the shower of 5/1; not the impossible 4/31, not the
+    # block whose lists differ in length.
+    assert [(x.sensor, x.start.isoformat()) for x in firings] == [
+        ("100", "2003-04-30T17:39:37"), ("68", "2003-04-30T17:39:46"),
+        ("93", "2003-05-01T20:51:52")]
+    assert rep.read == 3
+    assert rep.skipped == {
+        "impossible date": 1,
+        "sensor, activation and deactivation lists differ in length": 1,
+        "not an activity label line (label,date,start,end)": 1}
+    assert any("line 6" in e and "4/31/2003" in e for e in rep.examples)
+
+
+def test_casas_text_formats(tmp_path: Path) -> None:
+    f = tmp_path / "home.txt"
+    f.write_text(
+        "2016-07-12 00:00:30.600670\tBedroomABed\tON\t\n"       # CIL: tab, trailing tab
+        "2016-07-12 00:00:31.700786\tBedroomABed\tOFF\t\n"
+        "2009-02-02 07:15:21.1234 M001 ON Sleep begin\n"      # older: spaces, activity
+        "2009-02-02 07:15:22 M001 OFF\n"
+        "2009-02-02 07:16:00 D001 OPEN\n"
+        "2009-02-02 07:16:05 D001 CLOSE\n"
+        "2009-02-02 07:17:00 T001 21.5\n"                     # temperature: not binary
+        "2009-02-31 07:17:00 M002 ON\n"                       # impossible date
+        "not a record\n")
+    rep = replay.ParseReport(f.name)
+    got = replay.parse_casas(f, rep)
+    assert [(x.sensor, x.start.isoformat(), (x.end - x.start).total_seconds()) for x in got] == [
+        ("M001", "2009-02-02T07:15:21.123400", 0.8766),
+        ("D001", "2009-02-02T07:16:00", 5.0),
+        ("BedroomABed", "2016-07-12T00:00:30.600670", 1.100116)]
+    assert rep.skipped == {"not a binary sensor state (ON/OFF, OPEN/CLOSE)": 1,
+                           "impossible date or time": 1,
+                           "line does not have the form date time sensor state": 1}
+    mapping = replay.auto_casas_mapping(got)
+    assert mapping["sensors"]["BedroomABed"] == {"device": "bedroomabed", "room": "bedroom",
+                                                 "bed": True}
+
+
+def test_replay_cli_reports_skips_and_reads_casas(tmp_path: Path) -> None:
+    f = tmp_path / "mit_tapia_2004_subject9" / "activities_data.csv"
+    f.parent.mkdir()
+    f.write_text(TAPIA_BROKEN)
+    (f.parent / "sensors.csv").write_text(
+        "100,Bathroom,Toilet Flush\n68,Bathroom,Sink faucet - hot\n57,Bathroom,Medicine "
+        "cabinet\n58,Bathroom,Medicine cabinet\n93,Bathroom,Shower faucet\n140,Foyer,Door\n")
+    reg = tmp_path / "reg.yaml"
+    r = subprocess.run([sys.executable, "-m", "gateway", "replay", "--format", "tapia", str(f),
+                        "--write-registry", str(reg)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "3 records read, 3 skipped" in r.stderr
+    assert "4/31/2003" in r.stderr
+    devices = yaml.safe_load(reg.read_text())["residents"][0]["devices"]
+    assert [d["id"] for d in devices if d["exterior"]] == ["140-door"]
+    r = subprocess.run([sys.executable, "-m", "gateway", "replay", "--format", "casas",
+                        str(DATA / "casas_cil_tm000" / "multiday_absence.txt"),
+                        "--write-registry", str(reg)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    devices = yaml.safe_load(reg.read_text())["residents"][0]["devices"]
+    # The shipped mapping beside the data: the bed and the front-door motion sensors.
+    assert [d["id"] for d in devices if d.get("bed")] == ["bedroom-a-bed"]
+    assert [d["id"] for d in devices if d["exterior"]] == ["main-entryway"]
+    r = subprocess.run([sys.executable, "-m", "gateway", "replay", "--format", "csv", str(f)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "must be one of kasteren, tapia, casas" in r.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from detectors.model import PlannedAbsence
+from detectors.occupancy import Occupancy
 from detectors.supervision import HomeState, Reading, check_instants, evaluate
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -42,10 +44,11 @@ def reading(dev: str, kind: str, value: object, minutes_ago: float, *,
 def home(**kw: object) -> HomeState:
     bed = reading("bed", "bed", True, 180, seen_ago=3)
     door = reading("door", "contact", "closed", 300, seen_ago=40, interval=90000)
-    state = HomeState(bed=[bed], exterior_doors=[door],
-                      motion=[reading("bedroom-pir", "motion", True, 185, seen_ago=30,
-                                      interval=90000, room="bedroom")],
-                      links=[bed, door])
+    pir = reading("bedroom-pir", "motion", True, 185, seen_ago=30, interval=90000,
+                  room="bedroom")
+    state = HomeState(bed=[bed], exterior_doors=[door], motion=[pir], links=[bed, door],
+                      inside=pir, occupancy=Occupancy("home", AT - timedelta(hours=5),
+                                                      "movement"))
     for k, v in kw.items():
         setattr(state, k, v)
     return state
@@ -95,14 +98,47 @@ def test_dead_bed_sensor_is_unknown_never_ok() -> None:
     assert "sensor bed silent" in r.reasons
 
 
-def test_front_door_opened_after_last_movement_is_attention() -> None:
-    door = reading("door", "contact", "open", 20, seen_ago=20, interval=90000)
+def test_away_by_the_door_is_attention_and_just_gone_out_is_rechecked() -> None:
+    door = reading("door", "contact", "closed", 20, seen_ago=20, interval=90000)
     up = reading("bed", "bed", False, 25, seen_ago=2)
-    r = evaluate(["in_apartment"], AT, home(exterior_doors=[door], bed=[up]))
+    away = Occupancy("away", AT - timedelta(minutes=20), "door")
+    r = evaluate(["in_apartment", "in_bed", "door_closed"], AT,
+                 home(exterior_doors=[door], bed=[up], occupancy=away,
+                      passage=AT - timedelta(minutes=20)))
     assert r.outcome == "attention"
-    assert r.reasons == ["front door opened after the last movement inside"]
+    assert r.reasons == [f"not at home since {(AT - timedelta(minutes=20)).isoformat()} "
+                         "(the exterior door and no movement inside since)"]
+    # in_bed is not judged while away; the door still is.
+    assert [e["criterion"] for e in r.evidence] == ["occupancy", "door_closed"]
+    # The door used 4 minutes ago, nothing inside since: not yet known, so re-checked.
+    r = evaluate(["in_apartment"], AT, home(exterior_doors=[door], bed=[up],
+                                            passage=AT - timedelta(minutes=4)))
+    assert (r.outcome, r.reasons) == ("unknown", [
+        "the exterior door was used 4 min ago and nothing has moved inside since"])
     # Someone in bed is at home, whatever the door did (a staff visit leaving).
-    assert evaluate(["in_apartment"], AT, home(exterior_doors=[door])).outcome == "ok"
+    assert evaluate(["in_apartment"], AT, home(passage=AT - timedelta(minutes=4))
+                    ).outcome == "ok"
+
+
+def test_planned_absence_is_away_and_judges_nothing() -> None:
+    trip = PlannedAbsence(AT - timedelta(days=1), AT + timedelta(days=2), "sjukhusvistelse")
+    r = evaluate(PLAN, AT, home(bed=[reading("bed", "bed", False, 25 * 60, seen_ago=2)],
+                                occupancy=Occupancy("away", trip.start, "planned", trip)))
+    assert (r.outcome, r.reasons) == ("away", ["away (planned): sjukhusvistelse"])
+    assert r.evidence[0]["until"] == trip.end.isoformat()
+
+
+def test_unknown_occupancy_is_never_ok() -> None:
+    cannot = Occupancy("unknown", None, None, can_tell=False)
+    r = evaluate(["in_apartment"], AT, home(bed=[], occupancy=cannot))
+    assert r.outcome == "unknown"
+    assert r.reasons == [cannot.reason]
+    # Indoor contact sensors are presence evidence: a cupboard opened is someone at home.
+    cupboard = reading("fridge", "contact", "open", 30, seen_ago=30, interval=90000,
+                       room="kitchen")
+    r = evaluate(["in_apartment"], AT, home(bed=[], inside=cupboard))
+    assert r.outcome == "ok"
+    assert r.evidence[0]["device_id"] == "fridge"
 
 
 def test_attention_wins_over_unknown_and_empty_plan_is_unknown() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from detectors.engine import ResidentEngine
-from detectors.model import DeviceInfo, NightWindow, Observation, ResidentSettings
-from detectors.supervisor import CheckEntry, Plan, night_of
+from detectors.model import DeviceInfo, NightWindow, Observation, ResidentSettings, night_of
+from detectors.supervisor import CheckEntry, Plan
 
 TZ = ZoneInfo("Europe/Stockholm")
 R = "r-1"

@@ -23,16 +23,20 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from detectors.engine import ResidentEngine
-from detectors.model import Decision, DeviceInfo, NightWindow, Observation, ResidentSettings
+from detectors.model import Decision, Observation, PlannedAbsence
+from detectors.occupancy import OccupancyChange
+from detectors.rise import RiseFact
 from detectors.supervisor import CheckEntry, Plan, Supervisor
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
-from gateway.config.registry import Registry, Resident
+from gateway.config.registry import Registry
+from gateway.config.resident import resident_settings
+from gateway.occupancy.absences import AbsenceService
+from gateway.occupancy.facts import FactStore
 from gateway.profiles.loader import ProfileLibrary
 from gateway.storage.schema import device_status, observations
 from gateway.storage.store import Store, from_ms, to_ms
@@ -41,28 +45,8 @@ from gateway.supervision.journal import Journal
 log = logging.getLogger(__name__)
 REBUILD_HOURS = 12
 REBUILD_CHUNK = 20_000  # observations read and replayed at a time
-
-
-def settings_for(res: Resident, config: GatewayConfig, registry: Registry,
-                 profiles: ProfileLibrary) -> ResidentSettings:
-    """Site defaults overridden by the resident's own settings."""
-    site = config.site
-    night = res.night or site.night
-    o = res.alerts
-    creds = {c: s.id for s in registry.staff for c in s.lock_credentials}
-    return ResidentSettings(
-        resident_id=res.id, tz=ZoneInfo(site.timezone),
-        night=NightWindow.parse(night.start, night.end),
-        devices={d.id: DeviceInfo(d.id, d.room, d.exterior,
-                                  profiles.get(d.profile).report_interval_seconds,
-                                  frozenset(profiles.get(d.profile).kinds))
-                 for d in res.devices},
-        staff_credentials=creds,
-        bed_exit_no_return_minutes=o.bed_exit_no_return_minutes
-        or site.alerts.bed_exit_no_return_minutes,
-        inactivity_hours=o.inactivity_hours or site.alerts.inactivity_hours,
-        bathroom_long_minutes=o.bathroom_long_minutes or site.alerts.bathroom_long_minutes,
-    )
+PLANNED_REFRESH_TICKS = 60  # planned absences are re-read this often (every minute)
+Facts = tuple[list[OccupancyChange], list[RiseFact]]
 
 
 def _obs(row: dict[str, Any]) -> Observation:
@@ -76,19 +60,24 @@ class DetectorRunner:
     def __init__(self, config: GatewayConfig, registry: Registry, profiles: ProfileLibrary,
                  store: Store, alerts: AlertService, *, tick_seconds: float = 1.0,
                  plans: dict[str, Plan | None] | None = None,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None,
+                 absences: AbsenceService | None = None) -> None:
         self.alerts = alerts
         self.store = store
         self.journal = journal
+        self.facts = FactStore(store)
+        self.absences = absences
         self.tick_seconds = tick_seconds
         # Link supervision counts a device never heard from since this start; devices
         # heard before have their real last-seen time from the link table (rebuild).
         now = datetime.now(UTC)
         self.plans = dict(plans or {})
-        self._settings = {r.id: settings_for(r, config, registry, profiles)
+        self.settings = {r.id: resident_settings(r, config, registry, profiles)
                           for r in registry.residents}
         self.engines = {rid: ResidentEngine(st, now, self.plans.get(rid))
-                        for rid, st in self._settings.items()}
+                        for rid, st in self.settings.items()}
+        self._planned: dict[str, list[PlannedAbsence]] = {}
+        self._ticks = 0
         # Residents whose detectors run here: all of them (None), or, with several workers,
         # those of the partitions this worker holds (adopt/drop, docs/scale.md).
         self.owned: set[str] | None = None
@@ -96,6 +85,7 @@ class DetectorRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.refresh_planned()
 
     # --- clock ----------------------------------------------------------------------------
 
@@ -107,6 +97,18 @@ class DetectorRunner:
         ts, wall = last
         return ts + timedelta(seconds=time.monotonic() - wall)
 
+    def occupancy(self, resident_id: str) -> dict[str, Any]:
+        """The resident's occupancy now: state, source, since, and why when unknown."""
+        now = self.now_for(resident_id)
+        with self._lock:
+            occ = self.engines[resident_id].occupancy.at(now)
+        return {"state": occ.state, "source": occ.source,
+                "since": occ.since.isoformat() if occ.since else None,
+                "planned": None if occ.planned is None else {
+                    "start": occ.planned.start.isoformat(), "end": occ.planned.end.isoformat(),
+                    "reason": occ.planned.reason},
+                "reason": occ.reason, "at": now.isoformat()}
+
     def supervised_since(self, resident_id: str) -> datetime | None:
         """When this resident's digital checks began to be owed (None: not yet/no plan)."""
         engine = self.engines.get(resident_id)
@@ -117,11 +119,11 @@ class DetectorRunner:
     def feed(self, rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
         """Committed observations (dicts as stored) and device last-seen entries."""
         with self._lock:
-            decisions, checks = self._observe([_obs(r) for r in rows], seen)
-        self._deliver(decisions, checks)
+            decisions, checks, facts = self._observe([_obs(r) for r in rows], seen)
+        self._deliver(decisions, checks, facts)
 
     def _observe(self, batch: list[Observation], seen: dict[str, dict[str, Any]]
-                 ) -> tuple[list[Decision], list[CheckEntry]]:
+                 ) -> tuple[list[Decision], list[CheckEntry], Facts]:
         """Feed observations, then last-seen entries, to the owned engines (the caller
         holds the lock); the decisions and journal entries they gave."""
         decisions: list[Decision] = []
@@ -149,9 +151,12 @@ class DetectorRunner:
                 # table rebuilt at start), so replays follow their own clock.
                 ms = entry.get("event_ms", entry["last_seen_ms"])
                 decisions.extend(engine.seen(entry["device_id"], from_ms(ms)))
-        return decisions, self._take_checks(fed.values())
+        return decisions, self._take_checks(fed.values()), self._take_facts(fed.values())
 
-    def _deliver(self, decisions: list[Decision], checks: list[CheckEntry]) -> None:
+    def _deliver(self, decisions: list[Decision], checks: list[CheckEntry],
+                 facts: Facts = ([], [])) -> None:
+        if facts[0] or facts[1]:
+            self.facts.record(*facts)
         if decisions:
             self.alerts.handle(decisions)
         self._record(checks)
@@ -159,6 +164,38 @@ class DetectorRunner:
     @staticmethod
     def _take_checks(engines: Iterable[ResidentEngine]) -> list[CheckEntry]:
         return [c for engine in engines for c in engine.take_checks()]
+
+    @staticmethod
+    def _take_facts(engines: Iterable[ResidentEngine]) -> Facts:
+        changes: list[OccupancyChange] = []
+        rises: list[RiseFact] = []
+        for engine in engines:
+            c, r = engine.take_facts()
+            changes += c
+            rises += r
+        return changes, rises
+
+    # --- planned absences -------------------------------------------------------------------
+
+    def set_planned(self, resident_id: str, planned: list[PlannedAbsence]) -> None:
+        """A resident's planned absences changed (through the API)."""
+        with self._lock:
+            self._planned[resident_id] = list(planned)
+            engine = self.engines.get(resident_id)
+            if engine is not None:
+                engine.set_planned(planned)
+
+    def refresh_planned(self) -> None:
+        """Read every resident's planned absences (at start, and every minute: another
+        worker may have changed them)."""
+        if self.absences is None:
+            return
+        planned = self.absences.planned_all()
+        with self._lock:
+            for rid, items in planned.items():
+                if self._planned.get(rid) != items and rid in self.engines:
+                    self._planned[rid] = items
+                    self.engines[rid].set_planned(items)
 
     def _record(self, checks: list[CheckEntry]) -> None:
         if checks and self.journal is not None:
@@ -192,13 +229,17 @@ class DetectorRunner:
 
     def tick(self) -> None:
         """Advance every engine to its event clock."""
+        self._ticks += 1
+        if self._ticks % PLANNED_REFRESH_TICKS == 0:
+            self.refresh_planned()
         decisions = []
         with self._lock:
             engines = self._owned_engines()
             for rid, engine in engines.items():
                 decisions.extend(engine.tick(self.now_for(rid)))
             checks = self._take_checks(engines.values())
-        self._deliver(decisions, checks)
+            facts = self._take_facts(engines.values())
+        self._deliver(decisions, checks, facts)
         self.alerts.escalate_due()
 
     def _owned_engines(self) -> dict[str, ResidentEngine]:
@@ -216,7 +257,8 @@ class DetectorRunner:
         now = datetime.now(UTC)
         with self._lock:
             for rid in residents:
-                self.engines[rid] = ResidentEngine(self._settings[rid], now, self.plans.get(rid))
+                self.engines[rid] = ResidentEngine(self.settings[rid], now, self.plans.get(rid))
+                self.engines[rid].set_planned(self._planned.get(rid, []))
                 self._clock.pop(rid, None)
             if self.owned is None:
                 self.owned = set()
@@ -253,6 +295,7 @@ class DetectorRunner:
                 where.append(observations.c.id <= upto_id)
             clocks = self._restart_clocks(conn, where)
             links = {r.device_id: dict(r._mapping) for r in conn.execute(links_q)}
+        self._restore_facts(residents, from_ms(since))
         if self.journal is not None:
             self.journal.restore({rid: e.supervisor for rid, e in self.engines.items()
                                   if e.supervisor is not None
@@ -262,18 +305,23 @@ class DetectorRunner:
              .where(*where).order_by(o.ts_ms, o.id))
         decisions: list[Decision] = []
         checks: list[CheckEntry] = []
+        changes: list[OccupancyChange] = []
+        rises: list[RiseFact] = []
         replayed = 0
         self.alerts.replaying = True
         try:
             with self._lock:
                 for part in self.store.stream_rows(q, REBUILD_CHUNK):
-                    d, c = self._observe([Observation(r[0], r[1], r[2], r[3], from_ms(r[4]),
-                                                      r[5]) for r in part], {})
+                    d, c, f = self._observe([Observation(r[0], r[1], r[2], r[3],
+                                                         from_ms(r[4]), r[5])
+                                             for r in part], {})
                     decisions += d
                     checks += c
+                    changes += f[0]
+                    rises += f[1]
                     replayed += len(part)
-                d, c = self._observe([], links)
-            self._deliver(decisions + d, checks + c)
+                d, c, f = self._observe([], links)
+            self._deliver(decisions + d, checks + c, (changes + f[0], rises + f[1]))
         finally:
             self.alerts.replaying = False
         with self._lock:
@@ -284,6 +332,20 @@ class DetectorRunner:
                     sup.started = clock  # checks due before now were missed: late
         log.info("detectors rebuilt from %d observations of the last %d h (%s residents)",
                  replayed, REBUILD_HOURS, "all" if residents is None else len(residents))
+
+    def _restore_facts(self, residents: set[str] | None, since: datetime) -> None:
+        """Occupancy as it was when the replay window starts, and the rises of the last
+        nights (the replay alone covers only REBUILD_HOURS)."""
+        ids = sorted(residents if residents is not None else self.engines)
+        if not ids:
+            return
+        occupancy = self.facts.occupancy_before(ids, since)
+        rises = self.facts.rises(ids, since)
+        with self._lock:
+            for rid in ids:
+                engine = self.engines.get(rid)
+                if engine is not None:
+                    engine.restore(occupancy.get(rid), rises.get(rid, []))
 
     @staticmethod
     def _restart_clocks(conn: Connection, where: list[ColumnElement[bool]]

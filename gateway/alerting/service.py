@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from detectors.model import Decision
@@ -97,7 +97,7 @@ class AlertService:
     def _escalation_s(self, resident_id: str) -> int:
         res = self._residents.get(resident_id)
         if res is not None and res.alerts.escalation_seconds is not None:
-            return res.alerts.escalation_seconds
+            return res.alerts.escalation_seconds  # the site's otherwise (config/resident.py)
         return self.default_escalation_s
 
     def handle(self, decisions: list[Decision]) -> list[int]:
@@ -115,39 +115,58 @@ class AlertService:
         return opened
 
     def raise_alert(self, d: Decision) -> int | None:
-        """Open an alert unless one for the same condition is still unresolved."""
+        """Open an alert unless one for the same condition is still unresolved; a more
+        urgent raise of an unresolved condition raises its priority instead."""
         res = self._residents[d.resident_id]
         key = condition_key(d)
         now = now_ms()
         with self._lock, self.store.engine.begin() as conn:
             existing = conn.execute(
-                select(alerts.c.id).where(alerts.c.key == key)
-                .where(alerts.c.status != "resolved")).first()
+                select(alerts.c.id, alerts.c.priority, alerts.c.unit_id, alerts.c.detail)
+                .where(alerts.c.key == key).where(alerts.c.status != "resolved")).first()
             if existing is not None:
-                return None
-            event_ms = to_ms(d.ts)
-            if self.replaying:
-                covered = conn.execute(
-                    select(alerts.c.id).where(alerts.c.key == key)
-                    .where(alerts.c.event_ms >= event_ms)).first()
-                if covered is not None:
+                if d.priority >= existing.priority:
                     return None
-            device = next((dev for dev in res.devices if dev.id == d.device_id), None)
-            alert_id = int(conn.execute(insert(alerts).values(
-                resident_id=d.resident_id, unit_id=res.unit, kind=d.kind,
-                priority=d.priority, key=key, status="open",
-                escalated=False, condition_cleared=False, device_id=d.device_id,
-                room=device.room if device else d.detail.get("room"),
-                during_visit=d.detail.get("during_visit"), detail=d.detail,
-                event_ms=event_ms, raised_ms=now,
-                escalation_due_ms=now + (DAY_ESCALATION_S if d.kind in DAY_KINDS
-                                         else self._escalation_s(d.resident_id)) * 1000,
-            )).inserted_primary_key[0])
-            self._event(conn, alert_id, res.unit, "raised", None, now)
+                upgraded = self._raise_priority(conn, existing, d, now)
+            else:
+                upgraded = None
+                event_ms = to_ms(d.ts)
+                if self.replaying:
+                    covered = conn.execute(
+                        select(alerts.c.id).where(alerts.c.key == key)
+                        .where(alerts.c.event_ms >= event_ms)).first()
+                    if covered is not None:
+                        return None
+                device = next((dev for dev in res.devices if dev.id == d.device_id), None)
+                alert_id = int(conn.execute(insert(alerts).values(
+                    resident_id=d.resident_id, unit_id=res.unit, kind=d.kind,
+                    priority=d.priority, key=key, status="open",
+                    escalated=False, condition_cleared=False, device_id=d.device_id,
+                    room=device.room if device else d.detail.get("room"),
+                    during_visit=d.detail.get("during_visit"), detail=d.detail,
+                    event_ms=event_ms, raised_ms=now,
+                    escalation_due_ms=now + (DAY_ESCALATION_S if d.kind in DAY_KINDS
+                                             else self._escalation_s(d.resident_id)) * 1000,
+                )).inserted_primary_key[0])
+                self._event(conn, alert_id, res.unit, "raised", None, now)
+        if upgraded is not None:
+            log.info("alert %s: priority raised to %s (%s)", upgraded, d.priority, d.kind)
+            self._deliver(upgraded, "priority_raised")
+            return None
         log.info("alert %s raised: %s for %s (priority %s)", alert_id, d.kind, d.resident_id,
                  d.priority)
         self._deliver(alert_id, "raised")
         return alert_id
+
+    def _raise_priority(self, conn: Connection, row: Any, d: Decision, now: int) -> int:
+        """The same condition has become more urgent (a bed exit with no movement since):
+        the open alert takes the higher priority and the new evidence, as a stored step."""
+        detail = {**(row.detail or {}), **d.detail, "priority_raised_at": d.ts.isoformat()}
+        conn.execute(update(alerts).where(alerts.c.id == row.id)
+                     .values(priority=d.priority, detail=detail))
+        self._event(conn, int(row.id), row.unit_id, "priority_raised", None, now,
+                    f"priority {row.priority} -> {d.priority}")
+        return int(row.id)
 
     def _condition_cleared(self, d: Decision) -> None:
         with self._lock, self.store.engine.begin() as conn:

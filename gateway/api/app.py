@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import __version__
 from gateway.api.limiter import LoginLimiter
 from gateway.api.routes import (
+    absences,
     alerts,
     auth,
     devices,
@@ -44,6 +45,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(residents.router)
     app.include_router(devices.router)
     app.include_router(supervision.router)
+    app.include_router(absences.router)
     app.include_router(goals.router)
     app.include_router(reports.router)
 

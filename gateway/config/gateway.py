@@ -185,20 +185,49 @@ class ApiConfig(StrictModel):
         900, ge=10, le=86400, description="Window in which failed logins are counted")
 
 
-class AlertDefaults(StrictModel):
-    """Site-wide alert settings; residents may override each."""
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
-    bed_exit_no_return_minutes: int = Field(20, ge=1, le=600)
+
+class AlertDefaults(StrictModel):
+    """Site-wide alert settings; residents may override each (`alerts:` in the registry)."""
+
+    bed_exit_no_return_minutes: int = Field(
+        20, ge=1, le=600, description="Out of bed at night this long: bed_exit_no_return")
+    bed_exit_moving_minutes: int = Field(
+        10, ge=1, le=120, description="Movement seen within this long: up and moving "
+                                      "(priority 3); none for this long: priority 2")
+    bed_exit_still_minutes: int = Field(
+        40, ge=2, le=600, description="Out of bed with no movement this long: priority 1")
+    bed_exit_when_moving: Literal["notify", "none"] = Field(
+        "notify", description="Up and moving after a night-time bed exit: a priority 3 "
+                              "alert (notify) or none")
+    rise_time: str | None = Field(
+        None, pattern=HHMM, description='The usual rise time, "HH:MM" (default: learnt '
+                                        "from the bed over the last 14 nights)")
     inactivity_hours: float = Field(4, gt=0, le=48)
     bathroom_long_minutes: int = Field(30, ge=1, le=600)
     escalation_seconds: int = Field(120, ge=10, le=3600)
+    away_after_minutes: int = Field(
+        10, ge=2, le=240, description="A passage through the exterior door, then no "
+                                      "movement inside this long: away")
+    not_home_minutes_after_night_start: int = Field(
+        60, ge=0, le=600, description="Away (not planned) this long after the night "
+                                      "window starts: not_home_at_night")
+
+    @model_validator(mode="after")
+    def _grades(self) -> AlertDefaults:
+        if self.bed_exit_still_minutes <= self.bed_exit_moving_minutes:
+            raise ValueError(f"bed_exit_still_minutes ({self.bed_exit_still_minutes}) must be "
+                             f"more than bed_exit_moving_minutes "
+                             f"({self.bed_exit_moving_minutes})")
+        return self
 
 
 class NightWindow(StrictModel):
     """Local wall-clock night window, e.g. 22:00 to 07:00."""
 
-    start: str = Field("22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    start: str = Field("22:00", pattern=HHMM)
+    end: str = Field("07:00", pattern=HHMM)
 
 
 class SiteConfig(StrictModel):

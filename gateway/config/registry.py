@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import StrictModel
-from gateway.config.gateway import NightWindow
+from gateway.config.gateway import HHMM, NightWindow
 from gateway.kinds import OBSERVATION_KINDS as OBSERVATION_KINDS
 from gateway.kinds import TECHNICAL_KINDS as TECHNICAL_KINDS
 from gateway.kinds import ObservationKind as ObservationKind
@@ -39,12 +39,37 @@ class Staff(StrictModel):
 
 
 class AlertOverrides(StrictModel):
-    """Per-resident overrides of the site alert defaults."""
+    """Per-resident overrides of the site alert defaults (`site.alerts`; the meaning of each
+    key is described there). Unset keys take the site's value."""
 
     bed_exit_no_return_minutes: int | None = Field(None, ge=1, le=600)
+    bed_exit_moving_minutes: int | None = Field(None, ge=1, le=120)
+    bed_exit_still_minutes: int | None = Field(None, ge=2, le=600)
+    bed_exit_when_moving: Literal["notify", "none"] | None = None
+    rise_time: str | None = Field(None, pattern=HHMM)
     inactivity_hours: float | None = Field(None, gt=0, le=48)
     bathroom_long_minutes: int | None = Field(None, ge=1, le=600)
     escalation_seconds: int | None = Field(None, ge=10, le=3600)
+    away_after_minutes: int | None = Field(None, ge=2, le=240)
+    not_home_minutes_after_night_start: int | None = Field(None, ge=0, le=600)
+
+
+class Absence(StrictModel):
+    """A planned absence (hospital stay, family visit, short-term care): the resident is
+    away, checks say so and raise nothing, and `not_home_at_night` is not raised."""
+
+    start: datetime = Field(..., description="From (RFC 3339 with offset, or local time)")
+    end: datetime = Field(..., description="Until (exclusive)")
+    reason: str = Field("", max_length=200, description="e.g. sjukhusvistelse, korttidsboende")
+
+    @model_validator(mode="after")
+    def _order(self) -> Absence:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end.isoformat()} must be after start "
+                             f"{self.start.isoformat()}")
+        if self.end - self.start > timedelta(days=366):
+            raise ValueError("a planned absence is at most a year long")
+        return self
 
 
 Criterion = Literal["in_bed", "in_apartment", "door_closed", "sensors_online",
@@ -168,7 +193,10 @@ class Device(StrictModel):
     source: str = Field(..., min_length=1, max_length=512,
                         description="Topic without channel; for LoRaWAN the DevEUI")
     room: str | None = None
-    exterior: bool = False
+    exterior: bool = Field(False, description="On the exterior door: a contact on the front "
+                                              "door, or a motion sensor at it")
+    bed: bool = Field(False, description="A motion sensor mounted over the bed, used as the "
+                                         "bed sensor (movement there = in bed)")
 
     @field_validator("source")
     @classmethod
@@ -194,6 +222,8 @@ class Resident(StrictModel):
     devices: list[Device] = Field(default_factory=list)
     sensor_distances_m: dict[str, float] = Field(
         default_factory=dict, description='Walking distance between rooms, "hall-bedroom": 3.2')
+    absences: list[Absence] = Field(default_factory=list, max_length=100,
+                                    description="Planned absences (also kept through the API)")
 
     @model_validator(mode="after")
     def _distances(self) -> Resident:

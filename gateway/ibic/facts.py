@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from detectors.absence import out_of_home
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Resident
+from gateway.config.resident import alert_settings, night_window
 from gateway.ibic.indicators import (
     AlertFact,
     CheckFact,
@@ -29,7 +30,6 @@ from gateway.storage.schema import (
     visits,
 )
 from gateway.storage.store import Store, to_ms
-from gateway.supervision.summary import night_window
 
 
 def dates_between(first: date, last: date) -> list[date]:
@@ -68,8 +68,7 @@ def load_facts(store: Store, res: Resident, config: GatewayConfig, profiles: Pro
     # night may return after it.
     read_lo, read_hi = lo - 12 * 3_600_000, hi + 6 * 3_600_000
     exterior = {d.id for d in res.devices if d.exterior}
-    limit_min = res.alerts.bed_exit_no_return_minutes or \
-        config.site.alerts.bed_exit_no_return_minutes
+    limit_min = alert_settings(res, config.site).bed_exit_no_return_minutes
     with store.engine.connect() as conn:
         seen = [int(t) for t in conn.execute(
             select(observations.c.ts_ms).where(observations.c.resident_id == res.id)

@@ -251,10 +251,12 @@ def compute(ident: str, facts: Facts, dates: list[date], kind: str | None = None
     if ident == "digital_checks_passed":
         wanted = set(dates)
         finals = Counter(c.outcome for c in facts.checks if c.night in wanted)
-        total = sum(finals.values())
+        # A check during a planned absence judged nothing: it is neither passed nor failed.
+        total = sum(n for outcome, n in finals.items() if outcome != "away")
         return _result(ident, _share(finals["ok"], total), total,
                        {"ok": finals["ok"], "attention": finals["attention"],
-                        "unknown": finals["unknown"]}, "no digital check in the period")
+                        "unknown": finals["unknown"], "away": finals["away"]},
+                       "no digital check in the period")
     if ident in ("alerts_per_night", "night_alerts_per_week"):
         kinds: Counter[str] = Counter(
             a.kind for a in facts.alerts if (kind is None or a.kind == kind)

@@ -61,6 +61,7 @@ class IngestService:
         self.last_commit_ms = 0
         self.last_lag_s = 0.0
         self.committed_messages = 0
+        self.delivered_messages = 0
         self.sessions_lost = 0  # reconnects that found no session at the broker
         self._expect_session = False  # a session should exist (we connected or committed)
         # Several workers: (slot lease name, worker id); commits only while it is held.
@@ -197,6 +198,9 @@ class IngestService:
                 self.on_committed(rows.observations, rows.status)
             except Exception:  # detectors must never stop ingest; they rebuild at start
                 log.exception("detectors failed on a committed batch")
+        # Handed to the detectors too (tests and benches wait for this before they look
+        # at alerts: the commit count alone runs ahead of the detectors).
+        self.delivered_messages += len(batch)
 
     def _until_stored(self, step: Callable[[], T]) -> T | None:
         """Run a database step until it succeeds, holding every acknowledgement meanwhile;

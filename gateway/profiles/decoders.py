@@ -125,12 +125,24 @@ def _z2m_ts(data: Mapping[str, Any], out: Decoded) -> datetime | None:
         return None
 
 
-Z2M_LOCK_SOURCE = {0: "keypad", 1: "app", 2: "key", 3: "keypad"}
+LOCK_METHODS = ("keypad", "app", "key", "auto", "rfid", "fingerprint")
+# zigbee-herdsman-converters `lock_operation_event`: `action_source` is the ZCL operation
+# event source (0 keypad, 1 RF, 2 manual, 3 RFID) and `action_source_name` its name.
+Z2M_LOCK_SOURCE = {0: "keypad", 1: "app", 2: "key", 3: "rfid"}
+Z2M_LOCK_SOURCE_NAME = {"keypad": "keypad", "rf": "app", "manual": "key", "rfid": "rfid",
+                        "fingerprint": "fingerprint", "auto": "auto"}
+# Converters that report only the action name say the source in its prefix.
+Z2M_LOCK_ACTION_PREFIX = (("keypad_", "keypad"), ("rfid_", "rfid"), ("manual_", "key"),
+                          ("key_", "key"), ("rf_", "app"), ("auto_", "auto"),
+                          ("fingerprint_", "fingerprint"))
 Z2M_LOCK_ACTIONS = {
     "lock": "locked", "unlock": "unlocked", "auto_lock": "locked",
     "keypad_lock": "locked", "keypad_unlock": "unlocked", "manual_lock": "locked",
     "manual_unlock": "unlocked", "rfid_lock": "locked", "rfid_unlock": "unlocked",
     "one_touch_lock": "locked", "lock_failure_invalid_pin_or_id": None,
+    "key_lock": "locked", "key_unlock": "unlocked", "schedule_lock": "locked",
+    "schedule_unlock": "unlocked", "rf_lock": "locked", "rf_unlock": "unlocked",
+    "fingerprint_unlock": "unlocked",
 }
 
 
@@ -220,8 +232,10 @@ def z2m_lock(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     The state is taken from `action` when the message reports a lock operation (the
     `lock_state` in the same message can still hold the previous value), else from
     `lock_state`, else from the legacy `state` LOCK/UNLOCK. The method comes from
-    `action_source` (0 keypad, 1 RF/app, 2 manual/key, 3 RFID), `auto_lock` is `auto`;
-    old firmware sends `user`/`source`. User 65535 (0xFFFF) means "no user".
+    `action_source` (0 keypad, 1 RF/app, 2 manual/key, 3 RFID; old firmware: `source`),
+    else from `action_source_name` (`keypad`, `rf`, `manual`, `rfid`), else from the
+    action's prefix (`keypad_unlock`, `rfid_`, `manual_`, `rf_`, `auto_lock`). User 65535
+    (0xFFFF) means "no user".
     """
     data = _object(payload)
     out = Decoded()
@@ -242,19 +256,31 @@ def z2m_lock(payload: bytes, options: Mapping[str, Any]) -> Decoded:
     if state is None:
         out.ignored = "no lock state"
         return out
-    source = data.get("action_source", data.get("source"))
     user = data.get("action_user", data.get("user"))
-    method: str | None = None
-    if action == "auto_lock":
-        method = "auto"
-    elif isinstance(source, int) and not isinstance(source, bool):
-        method = Z2M_LOCK_SOURCE.get(source)
+    method = _lock_method(data, action)
     if isinstance(user, bool) or not isinstance(user, int) or user in (0, 65535):
         user = None
     credential = f"{method}:{user}" if method and user is not None else None
     out.readings.append(Reading("lock", {"state": state, "method": method, "user": user,
                                          "credential": credential}, out.ts))
     return out
+
+
+def _lock_method(data: Mapping[str, Any], action: Any) -> str | None:
+    """How the lock was operated (see z2m_lock): the first of the three fields that says."""
+    if action == "auto_lock":
+        return "auto"
+    source = data.get("action_source", data.get("source"))
+    if isinstance(source, int) and not isinstance(source, bool) and source in Z2M_LOCK_SOURCE:
+        return Z2M_LOCK_SOURCE[source]
+    name = data.get("action_source_name")
+    if isinstance(name, str) and name.lower() in Z2M_LOCK_SOURCE_NAME:
+        return Z2M_LOCK_SOURCE_NAME[name.lower()]
+    if isinstance(action, str):
+        for prefix, method in Z2M_LOCK_ACTION_PREFIX:
+            if action.startswith(prefix):
+                return method
+    return None
 
 
 @decoder("z2m.availability")
@@ -431,8 +457,8 @@ def native_value(kind: str, value: Any) -> Any:
         if not isinstance(value, dict) or value.get("state") not in ("locked", "unlocked"):
             raise DecodeError("value of lock must be {state: locked|unlocked, method, user}")
         method = value.get("method")
-        if method not in (None, "keypad", "app", "key", "auto"):
-            raise DecodeError(f"lock method {method!r} is not keypad, app, key or auto")
+        if method not in (None, *LOCK_METHODS):
+            raise DecodeError(f"lock method {method!r} is not one of {', '.join(LOCK_METHODS)}")
         user = value.get("user")
         cred = f"{method}:{user}" if method and user is not None else None
         return {"state": value["state"], "method": method, "user": user, "credential": cred}

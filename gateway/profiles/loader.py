@@ -85,6 +85,12 @@ def check_registry(registry: Registry, library: ProfileLibrary, path: Path | str
             if prof.source_pattern and not re.fullmatch(prof.source_pattern, dev.source):
                 problems.append(f"{where}.source: value {dev.source!r}: does not fit profile "
                                 f"{dev.profile} (expected {prof.source_pattern})")
+            if dev.bed and "motion" not in prof.kinds:
+                problems.append(f"{where}.bed: value True: only a motion sensor can be the "
+                                f"bed sensor this way ({dev.profile} has no motion)")
+            if dev.exterior and not set(prof.kinds) & {"contact", "motion", "lock"}:
+                problems.append(f"{where}.exterior: value True: {dev.profile} senses no door "
+                                "(contact, motion or lock)")
         problems.extend(f"{path}: residents.{i}.{p}" for p in plan_device_problems(res, library))
     if problems:
         raise ConfigError(problems)
@@ -95,25 +101,33 @@ def plan_device_problems(res: Resident, library: ProfileLibrary) -> list[str]:
     if not res.supervision.checks:
         return []
 
-    def has(kind: str, *, exterior: bool = False, rooms: set[str] | None = None) -> bool:
+    def has(kind: str, *, exterior: bool | None = None, rooms: set[str] | None = None,
+            bed: bool = False) -> bool:
         for dev in res.devices:
             prof = library.profiles.get(dev.profile)
             if prof is None or kind not in prof.kinds:
                 continue
-            if exterior and not dev.exterior:
+            if exterior is not None and dev.exterior != exterior:
                 continue
             if rooms is not None and dev.room not in rooms:
+                continue
+            if bed and not dev.bed:
                 continue
             return True
         return False
 
+    door = has("contact", exterior=True) or has("motion", exterior=True)
+    inside = any(has(k, exterior=False) for k in ("motion", "contact", "bed"))
     needs = {
-        "in_bed": (has("bed"), "a bed sensor"),
+        "in_bed": (has("bed") or has("motion", bed=True),
+                   "a bed sensor (or a motion sensor over the bed, `bed: true`)"),
         "door_closed": (has("contact", exterior=True), "a contact sensor on an exterior door"),
         "not_in_bathroom_long": (has("motion", rooms={"bathroom", "toilet"}),
                                  "a motion sensor in the bathroom"),
-        "in_apartment": (has("motion") or has("contact", exterior=True) or has("geofence"),
-                         "a motion sensor, a door sensor or a position alarm"),
+        "in_apartment": ((door and inside) or has("geofence"),
+                         "an exterior door sensor (contact, or motion at the door) and a "
+                         "sensor inside, or a position alarm: without them away cannot be "
+                         "told from asleep"),
         "sensors_online": (bool(res.devices), "at least one device"),
     }
     return [f"supervision.all_well.{j}: value {c!r}: needs {needs[c][1]}"

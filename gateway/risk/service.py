@@ -30,6 +30,7 @@ from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import beside_config
 from gateway.config.registry import Registry, Resident
+from gateway.config.resident import night as resident_night
 from gateway.ibic.facts import movement_readings
 from gateway.profiles.loader import ProfileLibrary
 from gateway.risk.artefact import Artefact, load
@@ -46,7 +47,7 @@ DECLINE_MEMORY_DAYS = 180
 
 def home_spec(res: Resident, config: GatewayConfig, profiles: ProfileLibrary) -> HomeSpec:
     """The home as the features see it."""
-    night = res.night or config.site.night
+    night = resident_night(res, config.site)
     bed = set()
     for d in res.devices:
         prof = profiles.profiles.get(d.profile)

@@ -294,3 +294,38 @@ risk_days = Table(
     Column("model_version", String(64), nullable=True),
     Column("computed_ms", BigInteger, nullable=False),
 )
+
+# --- occupancy and planned absences (issue 21) --------------------------------------------
+
+# What the detectors learnt and must keep over a restart (their replay covers 12 hours):
+# occupancy changes (value {state, source}) and each night's rise time (value {night}).
+detector_facts = Table(
+    "detector_facts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False, comment="occupancy, rise"),
+    Column("ts_ms", BigInteger, nullable=False, comment="event time the fact holds from"),
+    Column("value", JSON, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+    UniqueConstraint("resident_id", "kind", "ts_ms", name="uq_detector_fact"),
+)
+Index("ix_detector_facts_resident", detector_facts.c.resident_id, detector_facts.c.kind,
+      detector_facts.c.ts_ms)
+
+# Planned absences added through the API (the registry's are in the registry). Deleting one
+# marks it deleted, so who planned and who withdrew an absence stays known.
+absences = Table(
+    "absences", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("resident_id", String(64), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=False, default=""),
+    Column("created_by", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("deleted_by", String(64), nullable=True),
+    Column("deleted_ms", BigInteger, nullable=True),
+)
+Index("ix_absences_resident", absences.c.resident_id, absences.c.end_ms)

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from detectors.model import Decision
+from detectors.rules import not_home_key
 from detectors.supervisor import CheckEntry, Supervisor
 from gateway.alerting.service import AlertService, Broadcast, condition_key
 from gateway.config.registry import Registry
@@ -67,7 +68,11 @@ class Journal:
 
     def _raise(self, e: CheckEntry) -> int | None:
         assert e.alert is not None
-        d = Decision("raise", e.alert, e.resident_id, f"{e.alert}:{to_ms(e.due)}", e.evaluated,
+        # Not at home: the night's one not_home_at_night alert (detectors/rules.py), which
+        # the checks of the same absence share; any other finding is the check's own.
+        key = not_home_key(e.night) if e.alert == "not_home_at_night" else \
+            f"{e.alert}:{to_ms(e.due)}"
+        d = Decision("raise", e.alert, e.resident_id, key, e.evaluated,
                      {"due": e.due.isoformat(), "attempt": e.attempt,
                       "reasons": e.result.reasons})
         self.alerting.handle([d])

@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select
 from detectors.supervisor import Plan
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Resident, Supervision
+from gateway.config.resident import alert_settings
 from gateway.storage.schema import supervision_plans
 from gateway.storage.store import Store, now_ms
 
@@ -17,13 +18,12 @@ def detector_plan(sup: Supervision, res: Resident, config: GatewayConfig) -> Pla
     """The scheduler's view of a plan (None when it has no check times)."""
     if not sup.checks:
         return None
+    a = alert_settings(res, config.site)
     return Plan(tuple(sup.checks), tuple(sup.all_well), recheck_minutes=sup.recheck_minutes,
                 replaces_physical_visits=sup.replaces_physical_visits,
-                bathroom_long_minutes=sup.bathroom_long_minutes
-                or res.alerts.bathroom_long_minutes
-                or config.site.alerts.bathroom_long_minutes,
-                bed_grace_minutes=res.alerts.bed_exit_no_return_minutes
-                or config.site.alerts.bed_exit_no_return_minutes)
+                bathroom_long_minutes=sup.bathroom_long_minutes or a.bathroom_long_minutes,
+                bed_grace_minutes=a.bed_exit_no_return_minutes,
+                away_after_minutes=a.away_after_minutes)
 
 
 class PlanStore:

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from detectors.model import night_of
 from detectors.supervision import check_instants
-from detectors.supervisor import LATE_AFTER, night_of
+from detectors.supervisor import LATE_AFTER
 from gateway.config.gateway import GatewayConfig
 from gateway.config.registry import Registry, Resident, Supervision
+from gateway.config.resident import night_window
+from gateway.occupancy.views import OccupancyViews
 from gateway.storage.schema import alerts, supervision_checks, visits
 from gateway.storage.store import Store, from_ms, to_ms
 from gateway.supervision.plans import PlanStore
@@ -35,18 +38,6 @@ Clock = Callable[[str], datetime]
 Since = Callable[[str], datetime | None]
 
 
-def night_window(res: Resident, night: date, config: GatewayConfig
-                 ) -> tuple[datetime, datetime]:
-    """The resident's night window (site default unless their own) of the night starting
-    on the evening of `night`, in UTC."""
-    tz = ZoneInfo(config.site.timezone)
-    w = res.night or config.site.night
-    start_t, end_t = time.fromisoformat(w.start), time.fromisoformat(w.end)
-    start = datetime.combine(night, start_t, tz)
-    end_day = night + timedelta(days=1) if end_t <= start_t else night
-    return start.astimezone(UTC), datetime.combine(end_day, end_t, tz).astimezone(UTC)
-
-
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else from_ms(ms).isoformat()
 
@@ -55,8 +46,10 @@ class SupervisionViews:
     """Read models over the journal, visits and alerts."""
 
     def __init__(self, store: Store, registry: Registry, config: GatewayConfig,
-                 plans: PlanStore, clock: Clock, since: Since) -> None:
+                 plans: PlanStore, clock: Clock, since: Since,
+                 occupancy: OccupancyViews | None = None) -> None:
         self.store = store
+        self.occupancy = occupancy
         self.registry = registry
         self.config = config
         self.plans = plans
@@ -89,6 +82,9 @@ class SupervisionViews:
                 .where(visits.c.start_ms >= to_ms(lo)).where(visits.c.start_ms < to_ms(hi))
             ).scalars()]
 
+    def _occupancy(self, resident_id: str, ts: datetime) -> dict[str, Any] | None:
+        return None if self.occupancy is None else self.occupancy.at(resident_id, ts)
+
     # --- tonight ----------------------------------------------------------------------------
 
     def tonight(self, *, units: set[str] | None, unit: str | None = None,
@@ -110,7 +106,7 @@ class SupervisionViews:
             checks = [self._check(due, [r for r in rows if r["due_ms"] == due], now, since)
                       for due in sorted(dues)]
             out.append({"resident_id": res.id, "unit": res.unit, "night": n.isoformat(),
-                        "now": now.isoformat(),
+                        "now": now.isoformat(), "occupancy": self._occupancy(res.id, now),
                         "replaces_physical_visits": plan.replaces_physical_visits,
                         "all_well": list(plan.all_well), "checks": checks})
         return out
@@ -173,10 +169,11 @@ class SupervisionViews:
         return {
             "resident_id": res.id, "unit": res.unit, "night": night.isoformat(),
             "window": [lo.isoformat(), hi.isoformat()],
+            "occupancy_at_start": self._occupancy(res.id, lo),
             "checks_planned": planned,
             "digital_checks": len({r["due_ms"] for r in rows}),
             "ok": outcomes["ok"], "attention": outcomes["attention"],
-            "unknown": outcomes["unknown"],
+            "unknown": outcomes["unknown"], "away": outcomes["away"],
             "pending_recheck": len({r["due_ms"] for r in first}) - len(finals),
             "late": len({r["due_ms"] for r in rows if r["late"]}),
             "rechecks": sum(1 for r in rows if r["attempt"] == 2),
@@ -198,13 +195,16 @@ class SupervisionViews:
         in_force = self.plans.effective_all(residents)
         rows = [self.night_counts(r, night, in_force[r.id][0]) for r in residents]
         total: dict[str, Any] = {k: sum(r[k] for r in rows) for k in (
-            "checks_planned", "digital_checks", "ok", "attention", "unknown",
+            "checks_planned", "digital_checks", "ok", "attention", "unknown", "away",
             "pending_recheck", "late", "rechecks", "physical_visits_made",
             "physical_visits_avoided")}
         kinds: Counter[str] = Counter()
         for r in rows:
             kinds.update(r["alerts"])
         total["alerts"] = dict(sorted(kinds.items()))
+        # Unknown is never OK: who could not be told home or away when the night began.
+        total["occupancy_at_start"] = dict(sorted(Counter(
+            (r["occupancy_at_start"] or {}).get("state", "not_followed") for r in rows).items()))
         return {"unit": unit, "night": night.isoformat(), "residents": rows, "total": total}
 
     def counts(self, *, units: set[str] | None, first: date, last: date,

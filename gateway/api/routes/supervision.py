@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from detectors.supervisor import night_of
+from detectors.model import night_of
 from gateway.api.deps import (
     CurrentStaff,
     RuntimeDep,

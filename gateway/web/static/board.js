@@ -179,7 +179,10 @@ async function start() {
     const isNew = !alerts.has(msg.alert.id);
     alerts.set(msg.alert.id, msg.alert);
     render();
-    if (msg.transition === "raised" && isNew && msg.alert.priority === 1) beep();
+    // A new priority 1 alert, or one whose condition has become priority 1 (a bed exit
+    // with no movement since), sounds.
+    if (msg.alert.priority === 1 && ((msg.transition === "raised" && isNew) ||
+                                     msg.transition === "priority_raised")) beep();
     live(true);
   });
   startChecks().catch((e) => console.warn("checks:", e.message));
