@@ -4,7 +4,8 @@ A private Mosquitto, the gateway (ingest, detectors, alerting) on SQLite, and th
 simulator playing 40 homes x 5 nights: falls, SOS presses, bed exits without return,
 wandering out of the front door at night, a bed sensor that dies, staff visits at night and
 normal toilet visits. Prints recall per incident kind, time from incident to alert (event
-time) and false alerts per resident-night.
+time) and false alerts per resident-night; then the everyday situations
+(firmware_stubs/situations.py), each on its own home for three nights.
 
 Usage: python bench/scenarios.py [--residents 40] [--nights 5] [--seed 11]
 """
@@ -21,6 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench._harness import running_gateway  # noqa: E402
 from firmware_stubs.scenarios import run, scenario_registry, score  # noqa: E402
+from firmware_stubs.situations import (  # noqa: E402
+    first_night,
+    run_situations,
+    situation_registry,
+)
 from tests.homes import SITE  # noqa: E402
 
 
@@ -38,6 +44,14 @@ def main() -> None:
         report = score(truths, rt.alerts.list_alerts(limit=1_000_000), sent)
     print("\n".join(report.lines()))
     print(f"played and evaluated in {took:.1f} s")
+    first = first_night()
+    with running_gateway(situation_registry(SITE, first), "bench-sit") as (rt, broker):
+        results = run_situations(broker.url, rt, first, args.seed)
+    print(f"everyday situations (3 nights each): {sum(r.ok for r in results)}/"
+          f"{len(results)} raised exactly what they must")
+    for r in results:
+        print(f"  {r.situation:28} {'ok' if r.ok else 'FAIL'} missing {r.missing} "
+              f"unexpected {r.unexpected} checks {r.checks} staff visits {r.visits}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,76 @@ def test_detectors_rebuilt_after_crash_raise_once(tmp_path: Path) -> None:
     with rt.store.engine.connect() as conn:
         kinds = [r.kind for r in conn.execute(select(alerts.c.kind))]
     assert kinds == ["sos"]
+    rt.store.close()
+
+
+def test_a_more_urgent_raise_of_the_same_condition_raises_its_priority(tmp_path: Path
+                                                                       ) -> None:
+    rt = runtime(tmp_path)
+    assert rt.alerts is not None
+    at = datetime.now(UTC)
+
+    def bed_exit(level: int) -> Decision:
+        return Decision("raise", "bed_exit_no_return", "r-1000", "bed_exit_no_return", at,
+                        {"moving": level == 3}, "bed-0", level)
+
+    [first] = rt.alerts.handle([bed_exit(3)])
+    assert rt.alerts.handle([bed_exit(2)]) == []  # no second alert: the same one, now 2
+    assert rt.alerts.get(first)["priority"] == 2
+    rt.alerts.handle([bed_exit(3)])  # never lowered
+    assert rt.alerts.get(first)["priority"] == 2
+    rt.alerts.acknowledge(first, "s-17")
+    rt.alerts.handle([bed_exit(1)])  # raised even when acknowledged: still the same alert
+    got = rt.alerts.get(first)
+    assert (got["priority"], got["status"], got["detail"]["moving"]) == (1, "acknowledged",
+                                                                          False)
+    with rt.store.engine.connect() as conn:
+        steps = [(r.transition, r.note) for r in conn.execute(
+            select(alert_events.c.transition, alert_events.c.note)
+            .where(alert_events.c.alert_id == first).order_by(alert_events.c.id))]
+    assert steps == [("raised", None), ("priority_raised", "priority 3 -> 2"),
+                     ("acknowledged", None), ("priority_raised", "priority 2 -> 1")]
+    rt.store.close()
+
+
+def test_occupancy_outlasts_the_restart_replay(tmp_path: Path) -> None:
+    """Away for longer than the 12 h the detectors replay at start: the stored occupancy
+    carries over, so the night's not_home_at_night is still raised after a restart."""
+    rt = runtime(tmp_path)
+    assert rt.alerts is not None
+    now = datetime.now(UTC)
+    start = now - timedelta(hours=30)
+    received = int(now.timestamp() * 1000)
+
+    def row(device: str, kind: str, value: Any, at: datetime) -> dict[str, Any]:
+        return {"resident_id": "r-1000", "device_id": device, "kind": kind, "value": value,
+                "ts_ms": int(at.timestamp() * 1000), "received_ms": received, "room": None,
+                "clock_override": False}
+
+    rows = [row("door-0", "contact", "closed", start),
+            row("hall-pir-0", "motion", True, start + timedelta(minutes=1)),
+            row("door-0", "contact", "open", start + timedelta(minutes=2)),
+            row("door-0", "contact", "closed", start + timedelta(minutes=2, seconds=10))]
+    # Afterwards only the door's hourly report, repeating "closed".
+    rows += [row("door-0", "contact", "closed", start + timedelta(hours=h))
+             for h in range(1, 31)]
+    batch = BatchRows()
+    batch.observations = rows
+    rt.store.commit_batch("gw", batch, [])
+    first = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+    first.feed(rows, {})
+    assert first.occupancy("r-1000")["state"] == "away"
+    again = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+    again.rebuild()
+    assert again.occupancy("r-1000")["state"] == "away"
+    assert again.occupancy("r-1000")["since"] == (
+        start + timedelta(minutes=2, seconds=10)).replace(microsecond=(
+            start.microsecond // 1000) * 1000).isoformat()
+    # Without the stored fact the replay of the last 12 h alone would not know.
+    cold = DetectorRunner(rt.config, rt.registry, rt.profiles, rt.store, rt.alerts)
+    cold.facts.occupancy_before = lambda ids, before: {}  # type: ignore[method-assign]
+    cold.rebuild()
+    assert cold.occupancy("r-1000")["state"] != "away"
     rt.store.close()
 
 

@@ -143,3 +143,45 @@ def test_run_refuses_invalid_registry_source(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "residents.0.devices.4.source: value 'owntracks/only-two-levels': does not fit " \
            "profile owntracks.location" in result.stderr
+
+
+def test_a_plan_the_devices_cannot_decide_is_refused_with_the_reason(tmp_path: Path) -> None:
+    """A home with contact sensors only (cupboards, fridge, inner doors, as in the real
+    datasets) and no bed sensor: in_bed cannot be decided, and without an exterior door
+    neither can in_apartment. With the front door, in_apartment can; a motion sensor over
+    the bed (`bed: true`) is a bed sensor; `bed` on a contact sensor is refused."""
+    reg = registry(1, consent=["contact", "motion", "bed"])
+    res = reg["residents"][0]
+    res["devices"] = [
+        {"id": "fridge", "profile": "zigbee2mqtt.contact", "source": "zigbee2mqtt/fridge",
+         "room": "kitchen"},
+        {"id": "cupboard", "profile": "zigbee2mqtt.contact",
+         "source": "zigbee2mqtt/cupboard", "room": "kitchen", "bed": True}]
+    res["supervision"] = {"checks": ["23:00"], "all_well": ["in_bed", "in_apartment"]}
+    cfg = write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", reg=reg)
+    r = tillsyn("check-config", str(cfg))
+    assert r.returncode == 2
+    assert "devices.1.bed: value True: only a motion sensor can be the bed sensor" in r.stderr
+    assert "all_well.0: value 'in_bed': needs a bed sensor" in r.stderr
+    assert "all_well.1: value 'in_apartment': needs an exterior door sensor" in r.stderr
+    res["devices"][1] = {"id": "bed-pir", "profile": "zigbee2mqtt.occupancy",
+                         "source": "zigbee2mqtt/bed-pir", "room": "bedroom", "bed": True}
+    res["devices"].append({"id": "door", "profile": "zigbee2mqtt.contact",
+                           "source": "zigbee2mqtt/door", "room": "entrance",
+                           "exterior": True})
+    cfg = write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", reg=reg)
+    r = tillsyn("check-config", str(cfg))
+    assert r.returncode == 0, r.stderr
+
+
+def test_resident_alert_settings_must_fit_the_sites(tmp_path: Path) -> None:
+    reg = registry(1)
+    reg["residents"][0]["alerts"] = {"bed_exit_moving_minutes": 50}  # site still: 40
+    cfg = write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", reg=reg)
+    r = tillsyn("check-config", str(cfg))
+    assert r.returncode == 2
+    assert "residents.0.alerts" in r.stderr and "bed_exit_still_minutes (40)" in r.stderr
+    reg["residents"][0]["alerts"] = {"rise_time": "5:00"}
+    cfg = write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", reg=reg)
+    r = tillsyn("check-config", str(cfg))
+    assert r.returncode == 2 and "rise_time" in r.stderr
