@@ -226,7 +226,8 @@ def _silent_spans(motion: list[tuple[datetime, str]], passages: list[datetime],
 def casas(folder: Path) -> Home:
     """WSU CASAS (motion; the front door may be a motion sensor). Labels when the file
     has them (Leave_Home, Sleep, Bed_to_Toilet, ...), else the recorded absences."""
-    file = next(p for p in sorted(folder.glob("*.txt")) if p.name.lower() != "readme.txt")
+    file = next(p for p in sorted(folder.glob("*.txt"))
+                if not p.name.lower().startswith(("readme", "license", "source")))
     firings, mapping, rep = rp.load_home("casas", file)
     rooms = {name: s.get("room") for name, s in mapping["sensors"].items()}
     t = Truth()
