@@ -180,6 +180,13 @@ class AlertService:
             self._event(conn, int(row.id), row.unit_id, "condition_cleared", None, now_ms())
         self._deliver(int(row.id), "condition_cleared")
 
+    def unit_of(self, alert_id: int) -> str | None:
+        """The unit an alert belongs to (None: no such alert)."""
+        with self.store.engine.connect() as conn:
+            unit = conn.execute(select(alerts.c.unit_id).where(alerts.c.id == alert_id)
+                                ).scalar()
+        return None if unit is None else str(unit)
+
     # --- staff actions ----------------------------------------------------------------------
 
     def acknowledge(self, alert_id: int, staff_id: str) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def unit_report(ibic: IbicService, registry: Registry, units: set[str] | None,
     chosen = [u for u in registry.units
               if (units is None or u.id in units) and (unit is None or u.id == unit)]
     if unit is not None and not chosen:
-        raise IbicError(404, f"no unit {unit!r} in your scope")
+        raise IbicError(404, "no such unit in your scope")
     rows = []
     for u in chosen:
         residents = [r for r in registry.residents if r.unit == u.id]

@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from gateway.alerting.service import OUTCOMES, AlertError, AlertService, public
-from gateway.api.deps import CurrentStaff, RuntimeDep, unit_scope
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, unit_scope
 from gateway.api.sse import SSE_RESPONSES, EventStreamResponse, resume_from, sse_response
 from gateway.config.registry import Staff
 
@@ -43,7 +44,7 @@ def _in_scope(svc: AlertService, alert_id: int, staff: Staff) -> dict[str, Any]:
 
 
 @router.get("")
-def list_alerts(staff: CurrentStaff, rt: RuntimeDep,
+def list_alerts(staff: Authorized, rt: RuntimeDep,
                 status: Annotated[str | None, Query(
                     pattern="^(open|acknowledged|resolved|unresolved)$")] = None,
                 resident_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -58,7 +59,7 @@ def list_alerts(staff: CurrentStaff, rt: RuntimeDep,
 
 
 @router.post("/{alert_id}/ack")
-def acknowledge(alert_id: int, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+def acknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """Acknowledge: someone has it."""
     svc = _service(rt)
     _in_scope(svc, alert_id, staff)
@@ -69,7 +70,7 @@ def acknowledge(alert_id: int, staff: CurrentStaff, rt: RuntimeDep) -> dict[str,
 
 
 @router.post("/{alert_id}/resolve")
-def resolve(alert_id: int, body: ResolveBody, staff: CurrentStaff,
+def resolve(alert_id: int, body: ResolveBody, staff: Authorized,
             rt: RuntimeDep) -> dict[str, Any]:
     """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical."""
     svc = _service(rt)
@@ -82,7 +83,7 @@ def resolve(alert_id: int, body: ResolveBody, staff: CurrentStaff,
 
 @router.get("/stream", response_class=EventStreamResponse,
             responses=SSE_RESPONSES)
-async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
+async def stream(request: Request, staff: Authorized, rt: RuntimeDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
     """Server-sent events, one per alert transition; resumable with Last-Event-ID."""

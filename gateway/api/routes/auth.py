@@ -9,9 +9,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin
+from gateway.api.deps import RuntimeDep
 from gateway.api.limiter import LoginLimiter
+from gateway.api.policy import Authorized
 from gateway.auth import issue_token
+from gateway.config.registry import ID_PATTERN
 from gateway.passwords import verify_password
 from gateway.storage.store import from_ms, to_ms
 
@@ -85,20 +87,19 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
 
 
 @router.get("/api/auth/me", response_model=Me)
-def me(staff: CurrentStaff) -> Me:
+def me(staff: Authorized) -> Me:
     """The staff member this token belongs to."""
     return Me(staff_id=staff.id, role=staff.role, unit=staff.unit)
 
 
 @router.get("/api/audit", response_model=list[AuditEntry])
-def audit(staff: CurrentStaff, rt: RuntimeDep,
-          staff_id: Annotated[str | None, Query(max_length=64)] = None,
-          resident_id: Annotated[str | None, Query(max_length=64)] = None,
+def audit(staff: Authorized, rt: RuntimeDep,
+          staff_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+          resident_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
           since: datetime | None = None, until: datetime | None = None,
           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     """The audit log (administrators only), newest first: every read of personal data,
     every change, every login and failed login. Reading it is itself audited."""
-    require_admin(staff, "read the audit log")
     rows = rt.store.audit_entries(
         staff_id=staff_id, resident_id=resident_id,
         since_ms=to_ms(since) if since else None, until_ms=to_ms(until) if until else None,

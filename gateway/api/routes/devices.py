@@ -6,22 +6,27 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, unit_scope
 
 router = APIRouter(prefix="/api", tags=["devices"])
 
 
 @router.get("/devices/status")
-def device_status(staff: CurrentStaff, rt: RuntimeDep) -> list[dict[str, Any]]:
-    """Last seen, battery, link quality and availability per device."""
-    require_admin(staff, "see device status")
-    return rt.store.device_status()
+def device_status(staff: Authorized, rt: RuntimeDep) -> list[dict[str, Any]]:
+    """Last seen, battery, link quality and availability per device (of the caller's
+    unit's residents, for an administrator bound to a unit)."""
+    units = unit_scope(staff)
+    rows = rt.store.device_status()
+    if units is None:
+        return rows
+    mine = {r.id for r in rt.registry.residents if r.unit in units}
+    return [r for r in rows if r.get("resident_id") in mine]
 
 
 @router.get("/dead-letters")
-def dead_letters(staff: CurrentStaff, rt: RuntimeDep, limit: int = 100) -> list[dict[str, Any]]:
+def dead_letters(staff: Authorized, rt: RuntimeDep, limit: int = 100) -> list[dict[str, Any]]:
     """Newest undecodable messages with their reasons (payload as text, capped)."""
-    require_admin(staff, "see dead letters")
     rows = rt.store.dead_letters(max(1, min(limit, 1000)))
     for row in rows:
         row["payload"] = bytes(row["payload"]).decode("utf-8", errors="replace")

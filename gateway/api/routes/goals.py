@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from gateway.alerting.service import AlertError
-from gateway.api.deps import CurrentStaff, RuntimeDep, require_editor, resident_in_scope
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, resident_in_scope
 from gateway.config.registry import Goal, Need
 from gateway.ibic.catalogue import catalogue
 from gateway.ibic.indicators import DEFINITIONS
@@ -32,13 +33,13 @@ def http(exc: IbicError) -> HTTPException:
 
 
 @router.get("/api/icf")
-def icf(staff: CurrentStaff) -> dict[str, Any]:
+def icf(staff: Authorized) -> dict[str, Any]:
     """IBIC life areas and the shipped ICF codes, Swedish and English titles."""
     return catalogue().model_dump()
 
 
 @router.get("/api/indicators")
-def indicators(staff: CurrentStaff) -> list[dict[str, Any]]:
+def indicators(staff: Authorized) -> list[dict[str, Any]]:
     """The indicator library (definitions in docs/indicators.md)."""
     return [{"id": d.id, "unit": d.unit, "better": d.better, "sv": d.sv, "en": d.en,
              "available": d.available, "not_available_reason": d.not_available_reason or None,
@@ -46,7 +47,7 @@ def indicators(staff: CurrentStaff) -> list[dict[str, Any]]:
 
 
 @router.get("/api/residents/{resident_id}/needs")
-def get_needs(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+def get_needs(resident_id: str, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """Needs per life area (audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     rt.store.audit(staff.id, "read_needs", res.id, None)
@@ -55,10 +56,9 @@ def get_needs(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str
 
 
 @router.put("/api/residents/{resident_id}/needs")
-def put_needs(resident_id: str, body: list[Need], staff: CurrentStaff,
+def put_needs(resident_id: str, body: list[Need], staff: Authorized,
               rt: RuntimeDep) -> dict[str, Any]:
     """Replace the needs (assessors, managers, administrators)."""
-    require_editor(staff, "change needs")
     res = resident_in_scope(resident_id, staff, rt)
     ibic(rt).goals.save_needs(res, body, staff.id)
     rt.store.audit(staff.id, "change_needs", res.id, None)
@@ -66,7 +66,7 @@ def put_needs(resident_id: str, body: list[Need], staff: CurrentStaff,
 
 
 @router.get("/api/residents/{resident_id}/goals")
-def list_goals(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> list[dict[str, Any]]:
+def list_goals(resident_id: str, staff: Authorized, rt: RuntimeDep) -> list[dict[str, Any]]:
     """Goals in force with status and pending proposal (night staff: own unit; audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     rt.store.audit(staff.id, "read_goals", res.id, None)
@@ -74,10 +74,9 @@ def list_goals(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> list[di
 
 
 @router.post("/api/residents/{resident_id}/goals", status_code=201)
-def create_goal(resident_id: str, body: Goal, staff: CurrentStaff,
+def create_goal(resident_id: str, body: Goal, staff: Authorized,
                 rt: RuntimeDep) -> dict[str, Any]:
     """Add a goal (assessors, managers, administrators); 409 if the id is taken."""
-    require_editor(staff, "change goals")
     res = resident_in_scope(resident_id, staff, rt)
     if ibic(rt).goals.goal(res, body.id) is not None:
         raise HTTPException(409, f"resident {res.id} already has a goal {body.id!r}")
@@ -87,10 +86,9 @@ def create_goal(resident_id: str, body: Goal, staff: CurrentStaff,
 
 
 @router.put("/api/residents/{resident_id}/goals/{goal_id}")
-def update_goal(resident_id: str, goal_id: str, body: Goal, staff: CurrentStaff,
+def update_goal(resident_id: str, goal_id: str, body: Goal, staff: Authorized,
                 rt: RuntimeDep) -> dict[str, Any]:
     """Change a goal (assessors, managers, administrators); the history keeps the old one."""
-    require_editor(staff, "change goals")
     res = resident_in_scope(resident_id, staff, rt)
     if body.id != goal_id:
         raise HTTPException(422, f"body id {body.id!r} does not match {goal_id!r}")
@@ -104,7 +102,7 @@ def update_goal(resident_id: str, goal_id: str, body: Goal, staff: CurrentStaff,
 
 
 @router.get("/api/residents/{resident_id}/goals/{goal_id}")
-def get_goal(resident_id: str, goal_id: str, staff: CurrentStaff, rt: RuntimeDep,
+def get_goal(resident_id: str, goal_id: str, staff: Authorized, rt: RuntimeDep,
              until: date | None = None) -> dict[str, Any]:
     """One goal: status, history, weekly progress of its indicators and the alerts that
     concern it (audited)."""
@@ -131,11 +129,10 @@ class FollowUp(BaseModel):
 
 
 @router.post("/api/residents/{resident_id}/goals/{goal_id}/follow-up")
-def follow_up(resident_id: str, goal_id: str, body: FollowUp, staff: CurrentStaff,
+def follow_up(resident_id: str, goal_id: str, body: FollowUp, staff: Authorized,
               rt: RuntimeDep) -> dict[str, Any]:
     """Confirm the gateway's proposal, or override it with a comment (assessors, managers,
     administrators)."""
-    require_editor(staff, "follow up goals")
     res = resident_in_scope(resident_id, staff, rt)
     try:
         out = ibic(rt).assess(res, goal_id, body.status, staff.id, body.comment)
@@ -146,7 +143,7 @@ def follow_up(resident_id: str, goal_id: str, body: FollowUp, staff: CurrentStaf
 
 
 @router.get("/api/alerts/{alert_id}/goals")
-def alert_goals(alert_id: int, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+def alert_goals(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """The goals an alert concerns."""
     if rt.alerts is None:
         raise HTTPException(503, "alerting is not running")

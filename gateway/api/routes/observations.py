@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, resident_in_scope
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, resident_in_scope
 from gateway.api.schemas import ObservationPublic
 from gateway.config.registry import OBSERVATION_KINDS
 from gateway.storage.store import to_ms
@@ -22,7 +23,7 @@ def _ms(value: datetime | None) -> int | None:
 @router.get("/{resident_id}/observations", response_model=list[ObservationPublic])
 def list_observations(
     resident_id: str,
-    staff: CurrentStaff,
+    staff: Authorized,
     rt: RuntimeDep,
     since: Annotated[datetime | None, Query(description="RFC 3339, inclusive")] = None,
     until: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,

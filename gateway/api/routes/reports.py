@@ -8,7 +8,8 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, report_scope, resident_in_scope
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, resident_in_scope, unit_scope
 from gateway.api.routes.goals import http, ibic
 from gateway.config.registry import Resident, Staff
 from gateway.ibic.render import render
@@ -29,7 +30,7 @@ FORMATS: dict[int | str, dict[str, object]] = {200: {
 
 
 def _resident(resident_id: str, staff: Staff, rt: Runtime) -> Resident:
-    scope = report_scope(staff)
+    scope = unit_scope(staff)
     res = resident_in_scope(resident_id, staff, rt)
     if scope is not None and res.unit not in scope:
         raise HTTPException(404, "no such resident in your scope")
@@ -42,7 +43,7 @@ def _respond(rep: dict[str, object], fmt: Format, lang: str, name: str) -> Respo
 
 
 @router.get("/followup/{resident_id}", responses=FORMATS)
-def followup(resident_id: str, staff: CurrentStaff, rt: RuntimeDep, format: Format = "json",
+def followup(resident_id: str, staff: Authorized, rt: RuntimeDep, format: Format = "json",
              lang: Literal["sv", "en"] = "sv", until: date | None = None) -> Response:
     """Individual follow-up: needs, goals, weekly indicator series, status, linked alerts."""
     res = _resident(resident_id, staff, rt)
@@ -55,7 +56,7 @@ def followup(resident_id: str, staff: CurrentStaff, rt: RuntimeDep, format: Form
 
 
 @router.get("/digital-trial/{resident_id}", responses=FORMATS)
-def digital_trial(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
+def digital_trial(resident_id: str, staff: Authorized, rt: RuntimeDep,
                   baseline_first: date, baseline_last: date, trial_first: date,
                   trial_last: date, format: Format = "json",
                   lang: Literal["sv", "en"] = "sv") -> Response:
@@ -73,12 +74,12 @@ def digital_trial(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
 
 
 @router.get("/unit", responses=FORMATS)
-def unit(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
+def unit(staff: Authorized, rt: RuntimeDep, first: date, last: date,
          unit: str | None = None, format: Format = "json",
          lang: Literal["sv", "en"] = "sv") -> Response:
     """Unit level: goal fulfilment per life area and provider/unit, measurable goals,
     follow-ups on time (every unit in scope, or one)."""
-    scope = report_scope(staff)
+    scope = unit_scope(staff)
     try:
         rep = unit_report(ibic(rt), rt.registry, scope, unit, first, last)
     except IbicError as exc:

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import CurrentStaff, RuntimeDep, require_admin, resident_in_scope
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, resident_in_scope
 from gateway.config.registry import ConsentKind, Resident
 from gateway.runtime import Runtime
 from gateway.storage.store import from_ms
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/residents", tags=["residents"])
 
 
 @router.get("/{resident_id}")
-def card(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+def card(resident_id: str, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """What night staff need at the door: name, rooms, what to do, goals (audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     rt.store.audit(staff.id, "read_resident", res.id, None)
@@ -30,7 +31,7 @@ def card(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any
 
 
 @router.get("/{resident_id}/visits")
-def list_visits(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> list[dict[str, Any]]:
+def list_visits(resident_id: str, staff: Authorized, rt: RuntimeDep) -> list[dict[str, Any]]:
     """Staff visits (who, when, how long), newest first (audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     rt.store.audit(staff.id, "read_visits", res.id, None)
@@ -40,7 +41,7 @@ def list_visits(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> list[d
 
 
 @router.get("/{resident_id}/risk")
-def risk(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
+def risk(resident_id: str, staff: Authorized, rt: RuntimeDep,
          days: int = Query(90, ge=7, le=730)) -> dict[str, Any]:
     """Fall-risk trend: daily probability, level, contributing factors and walking speed
     (audited). Days that could not be scored say why (status)."""
@@ -77,7 +78,7 @@ def _consent(rt: Runtime, resident: Resident) -> ConsentView:
 
 
 @router.get("/{resident_id}/consent", response_model=ConsentView)
-def get_consent(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> ConsentView:
+def get_consent(resident_id: str, staff: Authorized, rt: RuntimeDep) -> ConsentView:
     """The data kinds this person has consented to (audited)."""
     res = resident_in_scope(resident_id, staff, rt)
     rt.store.audit(staff.id, "read_consent", res.id, None)
@@ -85,13 +86,12 @@ def get_consent(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> Consen
 
 
 @router.put("/{resident_id}/consent", response_model=ConsentView)
-def put_consent(resident_id: str, body: ConsentBody, staff: CurrentStaff,
+def put_consent(resident_id: str, body: ConsentBody, staff: Authorized,
                 rt: RuntimeDep) -> ConsentView:
     """Record a consent change (administrators). It applies to the next message ingested:
     readings of a withdrawn kind are no longer stored. Data already stored stays until
     retention or `tillsyn erase resident` removes it. The change outlives restarts and
     takes precedence over the registry file's list."""
-    require_admin(staff, "record consent")
     res = resident_in_scope(resident_id, staff, rt)
     kinds: list[str] = sorted(set(body.kinds))
     rt.store.record_consent(res.id, kinds, staff.id)

@@ -11,13 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from detectors.model import night_of
-from gateway.api.deps import (
-    CurrentStaff,
-    RuntimeDep,
-    require_editor,
-    resident_in_scope,
-    unit_scope,
-)
+from gateway.api.deps import RuntimeDep
+from gateway.api.policy import Authorized, resident_in_scope, unit_scope
 from gateway.api.sse import SSE_RESPONSES, EventStreamResponse, resume_from, sse_response
 from gateway.config.registry import Staff, Supervision, supervision_consent_problems
 from gateway.profiles.loader import plan_device_problems
@@ -49,7 +44,7 @@ def _plans(rt: Runtime) -> PlanStore:
 def _unit(staff: Staff, unit: str | None, rt: Runtime) -> str:
     """The unit asked for, if in scope; night staff default to their own."""
     scope = unit_scope(staff)
-    chosen = unit or (staff.unit if staff.role == "night_staff" else None)
+    chosen = unit or staff.unit
     if chosen is None:
         raise HTTPException(422, "unit: required")
     if (scope is not None and chosen not in scope) or \
@@ -62,7 +57,7 @@ def _unit(staff: Staff, unit: str | None, rt: Runtime) -> str:
 
 
 @router.get("/api/supervision/tonight")
-def tonight(staff: CurrentStaff, rt: RuntimeDep,
+def tonight(staff: Authorized, rt: RuntimeDep,
             unit: Annotated[str | None, Query(max_length=64)] = None,
             night: date | None = None) -> dict[str, Any]:
     """Each resident's checks of the night (done, pending, rechecking, late, outcome).
@@ -77,7 +72,7 @@ def tonight(staff: CurrentStaff, rt: RuntimeDep,
 
 
 @router.get("/api/supervision/summary")
-def summary(staff: CurrentStaff, rt: RuntimeDep,
+def summary(staff: Authorized, rt: RuntimeDep,
             unit: Annotated[str | None, Query(max_length=64)] = None,
             night: date | None = None) -> dict[str, Any]:
     """The morning summary of a unit (default: the night that ended this morning)."""
@@ -90,7 +85,7 @@ def summary(staff: CurrentStaff, rt: RuntimeDep,
 
 
 @router.get("/api/supervision/counts")
-def counts(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
+def counts(staff: Authorized, rt: RuntimeDep, first: date, last: date,
            resident_id: Annotated[str | None, Query(max_length=64)] = None
            ) -> list[dict[str, Any]]:
     """Digital checks, physical visits avoided and made, per resident and night."""
@@ -107,7 +102,7 @@ def counts(staff: CurrentStaff, rt: RuntimeDep, first: date, last: date,
 
 @router.get("/api/supervision/stream", response_class=EventStreamResponse,
             responses=SSE_RESPONSES)
-async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
+async def stream(request: Request, staff: Authorized, rt: RuntimeDep,
                  last_event_id: Annotated[str | None, Header()] = None,
                  since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
     """Server-sent events, one per new journal entry in the caller's scope."""
@@ -125,7 +120,7 @@ async def stream(request: Request, staff: CurrentStaff, rt: RuntimeDep,
 
 
 @router.get("/api/residents/{resident_id}/supervision")
-def get_plan(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str, Any]:
+def get_plan(resident_id: str, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """The plan in force and where it comes from (registry, or changed through the API)."""
     res = resident_in_scope(resident_id, staff, rt)
     plan, origin = _plans(rt).effective(res)
@@ -134,11 +129,10 @@ def get_plan(resident_id: str, staff: CurrentStaff, rt: RuntimeDep) -> dict[str,
 
 
 @router.put("/api/residents/{resident_id}/supervision")
-def put_plan(resident_id: str, body: Supervision, staff: CurrentStaff,
+def put_plan(resident_id: str, body: Supervision, staff: Authorized,
              rt: RuntimeDep) -> dict[str, Any]:
     """Change a plan (assessors, managers, administrators). It takes effect from the next
     check time; consent and the installed devices must cover every criterion."""
-    require_editor(staff, "change plans")
     res = resident_in_scope(resident_id, staff, rt)
     candidate = res.model_copy(update={"supervision": body})
     problems = supervision_consent_problems(candidate, "plan") + \
@@ -153,7 +147,7 @@ def put_plan(resident_id: str, body: Supervision, staff: CurrentStaff,
 
 
 @router.get("/api/residents/{resident_id}/supervision/journal")
-def journal_entries(resident_id: str, staff: CurrentStaff, rt: RuntimeDep,
+def journal_entries(resident_id: str, staff: Authorized, rt: RuntimeDep,
                     night: date | None = None) -> list[dict[str, Any]]:
     """Journal entries with their evidence, oldest first (default: the resident's night
     now)."""
