@@ -66,6 +66,11 @@ class Metrics:
                                        registry=r)
         self.influx_buffer = Gauge("tillsyn_influx_buffer_points",
                                    "Points waiting to be written", registry=r)
+        self.api_rejected = Counter(
+            "tillsyn_api_rejected",
+            "HTTP requests refused at the edge: bad_character (a control character or lone "
+            "surrogate), non_finite_number, bad_encoding, bad_query, bad_path, too_large",
+            ["reason"], registry=r)
         self.influx_up = Gauge("tillsyn_influx_up", "1 when the last write succeeded",
                                registry=r)
 
