@@ -43,18 +43,27 @@ async def resume_from(last_event_id: str | None, since: int | None,
 
 def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
                  fetch: Callable[[int], list[dict[str, Any]]],
-                 id_of: Callable[[dict[str, Any]], int]) -> EventStreamResponse:
+                 id_of: Callable[[dict[str, Any]], int],
+                 shown: Callable[[list[str]], None] | None = None,
+                 resident_of: Callable[[dict[str, Any]], Any] = lambda i: i.get("resident_id"),
+                 ) -> EventStreamResponse:
     """Stream `fetch(last_id)` items as events named `event`, each with its id, woken by
-    `broadcast` (and a keep-alive comment every few seconds)."""
+    `broadcast` (and a keep-alive comment every few seconds). `shown` is told each
+    resident the first time the stream sends one of theirs (for the audit log)."""
 
     async def events() -> AsyncIterator[str]:
         last = start
+        seen: set[str] = set()
         wake = broadcast.listen()
         try:
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
                 wake.clear()
                 items = await run_in_threadpool(fetch, last)
+                new = sorted({str(r) for r in map(resident_of, items) if r} - seen)
+                if new and shown is not None:
+                    seen.update(new)
+                    await run_in_threadpool(shown, new)
                 for item in items:
                     last = id_of(item)
                     yield f"id: {last}\nevent: {event}\ndata: {json.dumps(item)}\n\n"

@@ -6,7 +6,7 @@ import json
 import secrets as pysecrets
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -394,8 +394,17 @@ class Store:
 
     def audit(self, staff_id: str, action: str, resident_id: str | None,
               detail: str | None = None) -> None:
-        """Record a read of personal data."""
+        """Record a read of personal data (or a change) about one resident, or none."""
+        self.audit_shown(staff_id, action, [resident_id] if resident_id else [], detail)
+
+    def audit_shown(self, staff_id: str, action: str, residents: Iterable[str],
+                    detail: str | None = None) -> None:
+        """Record a response that showed the data of these residents: one row each, so
+        that `resident_id` answers who saw a person (one row with none if it showed
+        nobody's)."""
+        at = now_ms()
+        ids: list[str | None] = list(sorted(set(residents))) or [None]
         with self.engine.begin() as conn:
-            conn.execute(insert(audit_log), [{"at_ms": now_ms(), "staff_id": staff_id,
-                                              "action": action, "resident_id": resident_id,
-                                              "detail": detail}])
+            conn.execute(insert(audit_log), [{"at_ms": at, "staff_id": staff_id,
+                                              "action": action, "resident_id": rid,
+                                              "detail": detail} for rid in ids])

@@ -54,7 +54,8 @@ def list_alerts(staff: Authorized, rt: RuntimeDep,
     last = svc.last_event_id()
     rows = svc.list_alerts(units=unit_scope(staff), status=status, resident_id=resident_id,
                            limit=limit)
-    rt.store.audit(staff.id, "read_alerts", resident_id, f"status={status} n={len(rows)}")
+    rt.store.audit_shown(staff.id, "read_alerts", (a["resident_id"] for a in rows),
+                         f"status={status} n={len(rows)}")
     return {"last_event_id": last, "alerts": [public(a) for a in rows]}
 
 
@@ -62,7 +63,8 @@ def list_alerts(staff: Authorized, rt: RuntimeDep,
 def acknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """Acknowledge: someone has it."""
     svc = _service(rt)
-    _in_scope(svc, alert_id, staff)
+    alert = _in_scope(svc, alert_id, staff)
+    rt.store.audit(staff.id, "acknowledge_alert", alert["resident_id"], f"alert={alert_id}")
     try:
         return public(svc.acknowledge(alert_id, staff.id))
     except AlertError as exc:
@@ -74,7 +76,8 @@ def resolve(alert_id: int, body: ResolveBody, staff: Authorized,
             rt: RuntimeDep) -> dict[str, Any]:
     """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical."""
     svc = _service(rt)
-    _in_scope(svc, alert_id, staff)
+    alert = _in_scope(svc, alert_id, staff)
+    rt.store.audit(staff.id, "resolve_alert", alert["resident_id"], f"alert={alert_id}")
     try:
         return public(svc.resolve(alert_id, staff.id, body.outcome, body.note))
     except AlertError as exc:
@@ -95,4 +98,7 @@ async def stream(request: Request, staff: Authorized, rt: RuntimeDep,
 
     return sse_response(request, svc.broadcast, start, "alert",
                         lambda last: svc.events_after(last, units),
-                        lambda item: int(item["event_id"]))
+                        lambda item: int(item["event_id"]),
+                        lambda shown: rt.store.audit_shown(staff.id, "stream_alerts", shown,
+                                                           "first sent"),
+                        lambda item: item["alert"].get("resident_id"))

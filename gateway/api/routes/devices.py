@@ -18,10 +18,13 @@ def device_status(staff: Authorized, rt: RuntimeDep) -> list[dict[str, Any]]:
     unit's residents, for an administrator bound to a unit)."""
     units = unit_scope(staff)
     rows = rt.store.device_status()
-    if units is None:
-        return rows
-    mine = {r.id for r in rt.registry.residents if r.unit in units}
-    return [r for r in rows if r.get("resident_id") in mine]
+    if units is not None:
+        mine = {r.id for r in rt.registry.residents if r.unit in units}
+        rows = [r for r in rows if r.get("resident_id") in mine]
+    rt.store.audit_shown(staff.id, "read_device_status",
+                         (r["resident_id"] for r in rows if r.get("resident_id")),
+                         f"n={len(rows)}")
+    return rows
 
 
 @router.get("/dead-letters")

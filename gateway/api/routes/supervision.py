@@ -66,7 +66,8 @@ def tonight(staff: Authorized, rt: RuntimeDep,
     views = _views(rt)
     chosen = _unit(staff, unit, rt)
     rows = views.tonight(units=unit_scope(staff), unit=chosen, night=night)
-    rt.store.audit(staff.id, "read_supervision", None, f"unit={chosen} n={len(rows)}")
+    rt.store.audit_shown(staff.id, "read_supervision", (r["resident_id"] for r in rows),
+                         f"unit={chosen} n={len(rows)}")
     return {"unit": chosen, "timezone": rt.config.site.timezone,
             "last_journal_id": _journal(rt).last_id(), "residents": rows}
 
@@ -79,8 +80,9 @@ def summary(staff: Authorized, rt: RuntimeDep,
     views = _views(rt)
     chosen = _unit(staff, unit, rt)
     out = views.summary(units=unit_scope(staff), unit=chosen, night=night)
-    rt.store.audit(staff.id, "read_supervision_summary", None,
-                   f"unit={chosen} night={out['night']}")
+    rt.store.audit_shown(staff.id, "read_supervision_summary",
+                         (r["resident_id"] for r in out["residents"]),
+                         f"unit={chosen} night={out['night']}")
     return out
 
 
@@ -95,8 +97,9 @@ def counts(staff: Authorized, rt: RuntimeDep, first: date, last: date,
         resident_in_scope(resident_id, staff, rt)
     rows = _views(rt).counts(units=unit_scope(staff), first=first, last=last,
                              resident_id=resident_id)
-    rt.store.audit(staff.id, "read_supervision_counts", resident_id,
-                   f"{first.isoformat()}..{last.isoformat()}")
+    rt.store.audit_shown(staff.id, "read_supervision_counts",
+                         (r["resident_id"] for r in rows),
+                         f"{first.isoformat()}..{last.isoformat()}")
     return rows
 
 
@@ -113,7 +116,9 @@ async def stream(request: Request, staff: Authorized, rt: RuntimeDep,
                             f"from entry {start}")
     return sse_response(request, journal.broadcast, start, "check",
                         lambda last: journal.entries(units=units, after_id=last, limit=200),
-                        lambda item: int(item["id"]))
+                        lambda item: int(item["id"]),
+                        lambda shown: rt.store.audit_shown(staff.id, "stream_supervision",
+                                                           shown, "first sent"))
 
 
 # --- per resident: plan and journal ----------------------------------------------------------
