@@ -14,10 +14,11 @@ from gateway.errors import AuthError
 
 @dataclass(frozen=True)
 class Claims:
-    """Who a token speaks for and until when."""
+    """Who a token speaks for, until when, and what for."""
 
     staff_id: str
     expires: int
+    use: str = "api"  # "api": a bearer token; "stream": an event-stream ticket only
 
 
 def _b64(data: bytes) -> str:
@@ -28,10 +29,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue_token(secret: str, staff_id: str, ttl_seconds: int) -> tuple[str, int]:
-    """A token for a staff member, valid for ttl_seconds, and its expiry (epoch seconds)."""
+def issue_token(secret: str, staff_id: str, ttl_seconds: int, use: str = "api"
+                ) -> tuple[str, int]:
+    """A token for a staff member, valid for ttl_seconds, and its expiry (epoch seconds).
+    `use` other than "api" makes a single-purpose token (a stream ticket)."""
     expires = int(time.time()) + ttl_seconds
-    body = _b64(json.dumps({"sub": staff_id, "exp": expires}, separators=(",", ":")).encode())
+    payload: dict[str, object] = {"sub": staff_id, "exp": expires}
+    if use != "api":
+        payload["use"] = use
+    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
     sig = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
     return f"{body}.{sig}", expires
 
@@ -41,11 +47,12 @@ def create_token(secret: str, staff_id: str, ttl_seconds: int) -> str:
     return issue_token(secret, staff_id, ttl_seconds)[0]
 
 
-def verify_token(secret: str, token: str) -> Claims:
-    """Check signature and expiry.
+def verify_token(secret: str, token: str, use: str = "api") -> Claims:
+    """Check signature, expiry and purpose (a stream ticket is no bearer token, and the
+    other way round).
 
     Raises:
-        AuthError: malformed, forged or expired.
+        AuthError: malformed, forged, expired or for another use.
     """
     if len(token) > 2048 or token.count(".") != 1:
         raise AuthError("malformed token")
@@ -56,8 +63,11 @@ def verify_token(secret: str, token: str) -> Claims:
     try:
         claims = json.loads(_unb64(body))
         staff_id, expires = str(claims["sub"]), int(claims["exp"])
-    except (ValueError, KeyError, TypeError):
+        token_use = str(claims.get("use", "api"))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise AuthError("malformed token") from None
     if expires < time.time():
         raise AuthError("token expired")
-    return Claims(staff_id, expires)
+    if token_use != use:
+        raise AuthError(f"this token is for {token_use}, not {use}")
+    return Claims(staff_id, expires, token_use)

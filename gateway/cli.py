@@ -136,8 +136,10 @@ def token_create(config: ConfigOpt,
     """Print a bearer token for a staff member."""
     from gateway.auth import create_token
 
+    if hours is not None and not 1 <= hours <= 24 * 365:
+        fail([f"--hours: value {hours}: a token lives 1 to {24 * 365} hours"])
     rt = _runtime_with_staff(config, staff)
-    ttl = (hours or rt.config.api.token_ttl_hours) * 3600
+    ttl = (hours if hours is not None else rt.config.api.token_ttl_hours) * 3600
     print(create_token(rt.token_secret(), staff, ttl))
 
 
@@ -166,18 +168,15 @@ def staff_password(config: ConfigOpt,
 @app.command("run")
 def run(config: ConfigOpt) -> None:
     """Run the service: ingest, storage and the HTTP API."""
-    import uvicorn
-
     from gateway.api.app import create_app
+    from gateway.api.server import server as api_server
     from gateway.logsetup import setup_logging
     from gateway.runtime import start_service, stop_service
 
     rt = runtime_or_fail(config)
     setup_logging(rt.config.logging.level, rt.config.logging.json_format)
     start_service(rt)
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host=rt.config.api.host,
-                                           port=rt.config.api.port, log_level="warning",
-                                           log_config=None))
+    server = api_server(create_app(rt), rt.config.api)
     try:
         server.run()
     finally:

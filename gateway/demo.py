@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import uvicorn
 import yaml
 from rich.console import Console
 
@@ -27,6 +26,7 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     from firmware_stubs.home import last_complete_night, plan_nights
     from firmware_stubs.player import Player
     from gateway.api.app import create_app
+    from gateway.api.server import server as api_server
     from gateway.auth import create_token
     from gateway.logsetup import setup_logging
     from gateway.passwords import hash_password
@@ -55,8 +55,7 @@ def run_demo(folder: Path, port: int, speed: float) -> None:
     start_service(rt)
     ingest = rt.ingest
     assert ingest is not None
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port,
-                                           log_level="warning", log_config=None))
+    server = api_server(create_app(rt), rt.config.api, host="127.0.0.1", port=port)
     web = threading.Thread(target=server.run, daemon=True)
     web.start()
     while not port_open(port):

@@ -30,6 +30,7 @@ ADMIN = {"admin"}
 # staff bound to a unit get 403; "none": no personal data.
 EXPECTED: dict[str, tuple[set[str], str]] = {
     "GET /api/auth/me": (ALL, "none"),
+    "POST /api/auth/stream-ticket": (ALL, "none"),
     "GET /api/audit": (ADMIN, "site"),
     "GET /api/dead-letters": (ADMIN, "site"),
     "GET /api/devices/status": (ADMIN, "units"),

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
+from gateway.api.headers import SecurityHeaders
 from gateway.api.hostile import HostileInput
 from gateway.api.limiter import LoginLimiter
 from gateway.api.routes import (
@@ -70,8 +71,10 @@ def create_app(rt: Runtime) -> FastAPI:
                             status_code=503, headers={"Retry-After": "5"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # The last added runs first: headers go on every answer, the hostile-input refusals too.
     app.add_middleware(HostileInput,
                        count=lambda reason: rt.metrics.api_rejected.labels(reason=reason).inc())
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)
     def board() -> FileResponse:

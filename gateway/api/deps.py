@@ -27,18 +27,20 @@ STREAMS = frozenset({"/api/alerts/stream", "/api/supervision/stream"})
 def current_staff(request: Request, rt: RuntimeDep) -> Staff:
     """Authenticate the bearer token and return the staff member it belongs to.
 
-    Browsers' EventSource cannot send headers, so the event streams alone also accept the
-    token as `?access_token=`.
+    Browsers' EventSource cannot send headers, so the event streams alone also accept a
+    stream ticket as `?ticket=` (POST /api/auth/stream-ticket: valid 60 s, good for
+    nothing else). The bearer token itself never travels in a URL, where proxies log it.
     """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if not token and request.url.path in STREAMS:
-        scheme, token = "bearer", request.query_params.get("access_token", "")
+    use = "api"
+    if not token and request.url.path in STREAMS and "ticket" in request.query_params:
+        scheme, token, use = "bearer", request.query_params.get("ticket", ""), "stream"
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required",
                             headers={"WWW-Authenticate": "Bearer"})
     try:
-        claims = verify_token(rt.token_secret(), token.strip())
+        claims = verify_token(rt.token_secret(), token.strip(), use)
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None

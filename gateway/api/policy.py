@@ -61,6 +61,7 @@ def _r(roles: frozenset[str], scope: Scope, what: str, *, site_wide: bool = Fals
 R = "/api/residents/{resident_id}"
 POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/auth/me"): _r(ALL, "none", "see who they are logged in as"),
+    ("POST", "/api/auth/stream-ticket"): _r(ALL, "none", "open event streams"),
     ("GET", "/api/audit"): _r(ADMIN, "none", "read the audit log", site_wide=True),
     ("GET", "/api/dead-letters"): _r(ADMIN, "none", "see dead letters", site_wide=True),
     ("GET", "/api/devices/status"): _r(ADMIN, "units", "see device status"),

@@ -75,5 +75,5 @@ def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
         finally:
             broadcast.forget(wake)
 
-    return EventStreamResponse(events(), headers={"Cache-Control": "no-cache",
+    return EventStreamResponse(events(), headers={"Cache-Control": "no-store",
                                                   "X-Accel-Buffering": "no"})

@@ -183,6 +183,23 @@ class ApiConfig(StrictModel):
         20, ge=1, le=100000, description="Failed logins from one address before it must wait")
     login_window_seconds: int = Field(
         900, ge=10, le=86400, description="Window in which failed logins are counted")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, max_length=100,
+        description="Addresses (or networks, e.g. 10.0.0.0/24) of reverse proxies whose "
+                    "X-Forwarded-For is believed. Default none: the address the login limit "
+                    "and the audit log see is the connecting one, whatever a client claims")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"

@@ -403,7 +403,7 @@ class Store:
         that `resident_id` answers who saw a person (one row with none if it showed
         nobody's)."""
         at = now_ms()
-        ids: list[str | None] = list(sorted(set(residents))) or [None]
+        ids: list[str | None] = [*sorted(set(residents))] or [None]
         with self.engine.begin() as conn:
             conn.execute(insert(audit_log), [{"at_ms": at, "staff_id": staff_id,
                                               "action": action, "resident_id": rid,

@@ -86,6 +86,25 @@ async def login(body: LoginBody, request: Request, rt: RuntimeDep) -> LoginResul
                        expires_at=from_ms(expires * 1000))
 
 
+class StreamTicket(BaseModel):
+    """A ticket for the event streams' URL (`?ticket=`): valid 60 s, for nothing else."""
+
+    ticket: str
+    expires_at: datetime
+
+
+STREAM_TICKET_SECONDS = 60
+
+
+@router.post("/api/auth/stream-ticket", response_model=StreamTicket)
+def stream_ticket(staff: Authorized, rt: RuntimeDep) -> StreamTicket:
+    """A short-lived ticket to open an event stream with (browsers' EventSource cannot send
+    the Authorization header, and a bearer token in a URL ends up in proxies' logs)."""
+    ticket, expires = issue_token(rt.token_secret(), staff.id, STREAM_TICKET_SECONDS,
+                                  use="stream")
+    return StreamTicket(ticket=ticket, expires_at=from_ms(expires * 1000))
+
+
 @router.get("/api/auth/me", response_model=Me)
 def me(staff: Authorized) -> Me:
     """The staff member this token belongs to."""

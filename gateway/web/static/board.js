@@ -158,9 +158,7 @@ async function startChecks() {
   await loadChecks();
   document.getElementById("summary").addEventListener("toggle", (ev) => {
     if (ev.target.open) loadSummary().catch(() => {}); });
-  const es = new EventSource(`/api/supervision/stream?access_token=${encodeURIComponent(token)}`);
-  es.addEventListener("check", checksSoon);
-  es.onerror = () => live(false);
+  openStream("/api/supervision/stream", {check: checksSoon}, {onError: () => live(false)});
   setInterval(checksSoon, 60_000);  // pending checks become due as time passes
 }
 
@@ -171,10 +169,7 @@ async function start() {
   const first = await api("/api/alerts?status=unresolved");
   for (const a of first.alerts) alerts.set(a.id, a);
   render();
-  const es = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(token)}&since=${first.last_event_id}`);
-  es.onopen = () => live(true);
-  es.onerror = () => live(false);
-  es.addEventListener("alert", (ev) => {
+  openStream("/api/alerts/stream", {alert: (ev) => {
     const msg = JSON.parse(ev.data);
     const isNew = !alerts.has(msg.alert.id);
     alerts.set(msg.alert.id, msg.alert);
@@ -184,7 +179,7 @@ async function start() {
     if (msg.alert.priority === 1 && ((msg.transition === "raised" && isNew) ||
                                      msg.transition === "priority_raised")) beep();
     live(true);
-  });
+  }}, {since: first.last_event_id, onOpen: () => live(true), onError: () => live(false)});
   startChecks().catch((e) => console.warn("checks:", e.message));
 }
 start();

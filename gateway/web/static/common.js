@@ -103,3 +103,38 @@ async function download(path, name) {
   a.href = URL.createObjectURL(blob); a.download = name; a.click();
   URL.revokeObjectURL(a.href);
 }
+
+// An event stream opened with a short-lived ticket (POST /api/auth/stream-ticket): the
+// bearer token never goes into a URL. When the stream breaks (network, restart, the ticket
+// expired on reconnect) a new ticket is fetched and the stream reopened from the last
+// event seen, after 2 s, 4 s, ... up to 30 s.
+function openStream(path, events, {since = null, onOpen = () => {}, onError = () => {}} = {}) {
+  let last = since;
+  let delay = 2000;
+  let es = null;
+  async function connect() {
+    try {
+      const r = await call("/api/auth/stream-ticket", {method: "POST"});
+      const {ticket} = await r.json();
+      const q = new URLSearchParams({ticket});
+      if (last !== null) q.set("since", last);
+      es = new EventSource(`${path}?${q}`);
+    } catch (e) {
+      onError(e);
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+      return;
+    }
+    es.onopen = () => { delay = 2000; onOpen(); };
+    es.onerror = () => {
+      onError();
+      es.close();
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+    for (const [name, handler] of Object.entries(events)) {
+      es.addEventListener(name, (ev) => { if (ev.lastEventId) last = ev.lastEventId; handler(ev); });
+    }
+  }
+  connect();
+}
