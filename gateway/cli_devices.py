@@ -19,8 +19,9 @@ out = Console()
 def credentials(
     config: Annotated[Path, typer.Option("--config", "-c", help="Gateway configuration YAML "
                                          "(site id, registry and profiles)")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for passwd, acl and "
-                                          "credentials.csv")] = Path("mosquitto-credentials"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for passwd, acl, "
+                                          "passwd-gateway, acl-gateway and credentials.csv")
+                       ] = Path("mosquitto-credentials"),
     bridge: Annotated[list[str] | None, typer.Option(
         help="NAME=TOPIC_PREFIX: an account for a zigbee2mqtt instance or LoRaWAN network "
              "server that publishes for the registered devices under the prefix (repeatable)"
@@ -48,7 +49,8 @@ def credentials(
                                "devices to make accounts for"])
         registry = load_registry(reg_file)
         check_registry(registry, library, reg_file)
-        accounts = plan_accounts(registry, library, cfg.site.id, parse_bridges(bridge or []))
+        accounts = plan_accounts(registry, library, cfg.site.id, parse_bridges(bridge or []),
+                                 cfg.mqtt.client_id)
         written = write_credentials(out_dir, accounts, rotate or [])
     except ConfigError as exc:
         fail(exc.problems)
@@ -64,4 +66,5 @@ def credentials(
         out.print(f"wrote {path}")
     out.print("credentials.csv holds the clear passwords (mode 0600): hand each device its "
               "own line, give the gateway's to TILLSYN_MQTT_PASSWORD, then delete or lock "
-              "the file away. Reload Mosquitto (SIGHUP) to apply.")
+              "the file away. The broker's user must own the password files (mode 0600): "
+              "chown mosquitto passwd passwd-gateway. Reload Mosquitto (SIGHUP) to apply.")

@@ -8,6 +8,13 @@ Least privilege, by topic:
 - the gateway account reads every device topic and publishes alerts;
 - a staff account reads only its unit's alert topic (staff without a unit: every unit's).
 
+Two listeners, two pairs of files (deploy/mosquitto/mosquitto.conf): devices, bridges and
+staff connect to the device listener (`passwd`, `acl`), where `use_username_as_clientid`
+makes every client's id its user name, so no account there can take the gateway's client id
+and with it the gateway's persistent session; the gateway (and its scale-out workers)
+connects to the gateway listener (`passwd-gateway`, `acl-gateway`), which knows only the
+gateway account.
+
 Passwords are random (24 bytes, URL-safe) and kept across runs, so re-running after a
 registry change gives new devices accounts without re-provisioning the old ones. The password
 file uses Mosquitto 2's PBKDF2-SHA512 format (`$7$`), the same as `mosquitto_passwd` writes.
@@ -58,9 +65,19 @@ def parse_bridges(specs: Iterable[str]) -> dict[str, str]:
 
 
 def plan_accounts(registry: Registry, library: ProfileLibrary, site: str,
-                  bridges: dict[str, str] | None = None) -> list[Account]:
-    """Every account with its permissions (passwords not yet filled in)."""
+                  bridges: dict[str, str] | None = None,
+                  gateway_client_id: str = GATEWAY_USER) -> list[Account]:
+    """Every account with its permissions (passwords not yet filled in). No device, bridge
+    or staff account may be named like the gateway's client ids (`<id>` and `<id>-<n>`):
+    on the device listener a client's id is its user name."""
     per_device = Router(registry, library).topics_by_device()  # the topics ingest reads
+    reserved = [u for u in [*per_device, *(bridges or {}), *(s.id for s in registry.staff)]
+                if u in (gateway_client_id, GATEWAY_USER)
+                or u.startswith(f"{gateway_client_id}-")]
+    if reserved:
+        raise ConfigError([f"account {u!r}: the name is the gateway's client id (or one of "
+                           "its scale-out sessions'); rename the device or staff member"
+                           for u in reserved])
     every = sorted(t for ts in per_device.values() for t in ts)
     accounts = [Account(dev, "device", write=ts) for dev, ts in per_device.items()]
     taken = set(per_device)
@@ -125,12 +142,13 @@ def _read_previous(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
         with creds.open(newline="") as f:
             for row in csv.DictReader(f):
                 passwords[row["username"]] = row["password"]
-    pw = folder / "passwd"
-    if pw.exists():
-        for line in pw.read_text().splitlines():
-            user, sep, stored = line.partition(":")
-            if sep:
-                hashes[user] = stored
+    for name in ("passwd", "passwd-gateway"):
+        pw = folder / name
+        if pw.exists():
+            for line in pw.read_text().splitlines():
+                user, sep, stored = line.partition(":")
+                if sep:
+                    hashes[user] = stored
     return passwords, hashes
 
 
@@ -155,8 +173,11 @@ class Written:
 
 def write_credentials(folder: Path, accounts: list[Account],
                       rotate: Iterable[str] = ()) -> Written:
-    """Fill in passwords (kept from an earlier run unless rotated) and write `passwd`, `acl`
-    and `credentials.csv` (mode 0600: it holds the clear passwords to hand to devices)."""
+    """Fill in passwords (kept from an earlier run unless rotated) and write `passwd` and
+    `acl` (the device listener), `passwd-gateway` and `acl-gateway` (the gateway listener),
+    and `credentials.csv` (mode 0600: it holds the clear passwords to hand to devices).
+    The password files are 0600 and the ACLs 0644: give them to the broker's user
+    (docs/deploy.md)."""
     folder.mkdir(parents=True, exist_ok=True)
     previous, hashes = _read_previous(folder)
     rotate = set(rotate)
@@ -165,7 +186,7 @@ def write_credentials(folder: Path, accounts: list[Account],
         raise ConfigError([f"--rotate: {u!r} is not a device, bridge, staff or gateway account"
                            for u in sorted(unknown)])
     new: list[str] = []
-    pw_lines: list[str] = []
+    pw_lines: dict[bool, list[str]] = {True: [], False: []}  # gateway listener or not
     rows: list[list[str]] = []
     for acc in accounts:
         kept = previous.get(acc.username)
@@ -177,12 +198,15 @@ def write_credentials(folder: Path, accounts: list[Account],
         stored = hashes.get(acc.username, "")
         if acc.username in new or not hash_matches(stored, acc.password):
             stored = password_hash(acc.password)
-        pw_lines.append(f"{acc.username}:{stored}")
+        pw_lines[acc.role == "gateway"].append(f"{acc.username}:{stored}")
         rows.append([acc.username, acc.role, acc.password])
     removed = sorted(set(previous) - {a.username for a in accounts})
-    paths = [folder / "passwd", folder / "acl", folder / "credentials.csv"]
-    _write(paths[0], "\n".join(pw_lines) + "\n", 0o640)
-    _write(paths[1], acl_text(accounts), 0o644)
+    paths = [folder / "passwd", folder / "acl", folder / "passwd-gateway",
+             folder / "acl-gateway", folder / "credentials.csv"]
+    _write(paths[0], "\n".join(pw_lines[False]) + "\n", 0o600)
+    _write(paths[1], acl_text([a for a in accounts if a.role != "gateway"]), 0o644)
+    _write(paths[2], "\n".join(pw_lines[True]) + "\n", 0o600)
+    _write(paths[3], acl_text([a for a in accounts if a.role == "gateway"]), 0o644)
     csv_lines = ["username,role,password"] + [",".join(r) for r in rows]
-    _write(paths[2], "\n".join(csv_lines) + "\n", 0o600)
+    _write(paths[4], "\n".join(csv_lines) + "\n", 0o600)
     return Written(accounts, new, removed, paths)

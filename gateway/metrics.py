@@ -43,6 +43,13 @@ class Metrics:
             "tillsyn_mqtt_sessions_lost",
             "Reconnects that found no persistent session at the broker (messages published "
             "meanwhile may be lost)", registry=r)
+        self.mqtt_disconnects = Counter(
+            "tillsyn_mqtt_disconnects",
+            "Connections to the broker that went down, by reason: session_taken_over (MQTT 5: "
+            "another client connected with our client id), closed_by_broker, "
+            "keepalive_timeout, error", ["reason"], registry=r)
+        for reason in ("session_taken_over", "closed_by_broker", "keepalive_timeout", "error"):
+            self.mqtt_disconnects.labels(reason=reason)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
         self.retention_deleted = Counter("tillsyn_retention_deleted",

@@ -107,8 +107,12 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def certificates(folder: Path) -> dict[str, Path]:
-    """A private CA and a server certificate for localhost, made with openssl."""
+def certificates(folder: Path, owner: str | None = None) -> dict[str, Path]:
+    """A private CA and a server certificate for localhost, made with openssl.
+
+    The server key is 0600, as a key should be; with `owner` (the broker's user: Mosquitto
+    started as root drops to it before it reads the key) it is given to that user, as
+    docs/deploy.md says."""
     openssl = shutil.which("openssl")
     assert openssl, "openssl is installed by scripts/system-deps.sh"
     folder.mkdir(parents=True, exist_ok=True)
@@ -127,9 +131,19 @@ def certificates(folder: Path) -> dict[str, Path]:
     run("x509", "-req", "-in", str(files["server.csr"]), "-CA", str(files["ca.crt"]),
         "-CAkey", str(files["ca.key"]), "-CAcreateserial", "-days", "2",
         "-extfile", str(files["ext.cnf"]), "-out", str(files["server.crt"]))
-    for path in files.values():  # mosquitto drops to its own user when started as root
-        os.chmod(path, 0o644)
+    for name, path in files.items():
+        os.chmod(path, 0o600 if name.endswith(".key") else 0o644)
+    if owner is not None and os.geteuid() == 0:
+        shutil.chown(files["server.key"], owner)
     return files
+
+
+def broker_owned(*paths: Path) -> None:
+    """Give files to the broker's user, as docs/deploy.md says (root only: otherwise the
+    broker runs as the caller, who owns them already)."""
+    if os.geteuid() == 0:
+        for p in paths:
+            shutil.chown(p, "mosquitto")
 
 
 class VictoriaMetrics:

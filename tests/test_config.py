@@ -185,3 +185,29 @@ def test_resident_alert_settings_must_fit_the_sites(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", reg=reg)
     r = tillsyn("check-config", str(cfg))
     assert r.returncode == 2 and "rise_time" in r.stderr
+
+
+def test_empty_files_missing_tls_files_and_zero_durations_are_errors(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("")
+    r = tillsyn("check-config", str(cfg))
+    assert r.returncode == 2 and f"{cfg}: the file is empty" in r.stderr
+    reg = tmp_path / "r.yaml"
+    for text, wanted in (("", "the file is empty"),
+                         ("units: []\nresidents: []\n", "units: the registry names no unit"),
+                         ("units: [{id: u, name: U}]\n",
+                          "residents: the registry names no resident")):
+        reg.write_text(text)
+        cfg.write_text("registry: {path: r.yaml}\n")
+        r = tillsyn("check-config", str(cfg))
+        assert r.returncode == 2 and wanted in r.stderr, (text, r.stderr)
+    write_config(tmp_path, "mqtts://b:8883", "sqlite:///x.db", mqtt={"ca_file": "ca.pem"})
+    r = tillsyn("check-config", str(tmp_path / "config.yaml"))
+    assert r.returncode == 2
+    assert "mqtt.ca_file: value 'ca.pem': file not found" in r.stderr
+    for key, section in (("max_clock_ahead_seconds", "site"),
+                         ("max_clock_behind_days", "site"),
+                         ("session_expiry_seconds", "mqtt")):
+        write_config(tmp_path, "mqtt://b:1883", "sqlite:///x.db", **{section: {key: 0}})
+        r = tillsyn("check-config", str(tmp_path / "config.yaml"))
+        assert r.returncode == 2 and f"{section}.{key}: value 0" in r.stderr, r.stderr

@@ -32,7 +32,15 @@ from gateway.broker import free_port
 from tests.gateway_proc import health
 from tests.homes import registry
 from tests.mqtt_client import Publisher
-from tests.support import ROOT, Mosquitto, Postgres, certificates, tillsyn, wait_for
+from tests.support import (
+    ROOT,
+    Mosquitto,
+    Postgres,
+    broker_owned,
+    certificates,
+    tillsyn,
+    wait_for,
+)
 
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose"
@@ -149,8 +157,9 @@ def test_gateway_runs_with_the_compose_configuration(tmp_path: Path) -> None:
     # Started as root, this broker drops to the 'mosquitto' user (as in the image), which
     # reaches only its own folder (under /tmp), not pytest's private one.
     broker = Mosquitto()
+    gateway_port = free_port()
     broker_dir = broker.dir / "secrets"
-    certs = certificates(broker_dir)
+    certs = certificates(broker_dir, owner="mosquitto")
     reg_file = tmp_path / "registry.yaml"
     reg_file.write_text(yaml.safe_dump(registry(), sort_keys=False))
     # The compose config, with only the addresses a container network would resolve
@@ -161,7 +170,7 @@ def test_gateway_runs_with_the_compose_configuration(tmp_path: Path) -> None:
     pg = Postgres(password=dotenv["POSTGRES_PASSWORD"])
     api_port = free_port()
     config_text = (config_text
-                   .replace("mqtts://mosquitto:8883", f"mqtts://localhost:{broker.port}")
+                   .replace("mqtts://mosquitto:8884", f"mqtts://localhost:{gateway_port}")
                    .replace("@postgres:5432/", f"@127.0.0.1:{pg.port}/")
                    .replace("/etc/tillsyn/ca.crt", str(certs["ca.crt"]))
                    .replace("/etc/tillsyn/registry.yaml", str(reg_file))
@@ -177,10 +186,11 @@ def test_gateway_runs_with_the_compose_configuration(tmp_path: Path) -> None:
     conf = (conf.replace("/etc/mosquitto/tillsyn/", f"{broker_dir}/")
             .replace("/mosquitto/data/", f"{broker.dir}/")
             .replace("listener 8883", f"listener {broker.port}")
+            .replace("listener 8884", f"listener {gateway_port}")
             .replace("log_dest stdout", f"log_dest file {broker.dir}/mosquitto.log"))
     broker.conf_text = conf
-    for name in ("passwd", "acl"):
-        (broker_dir / name).chmod(0o644)  # the broker drops to its own user as root
+    # As docs/deploy.md says: the password files stay 0600, given to the broker's user.
+    broker_owned(broker_dir / "passwd", broker_dir / "passwd-gateway")
     env = {**os.environ, **{k: _interpolate(str(v), dotenv)
                             for k, v in spec["gateway"]["environment"].items()}}
     assert env["PGPASSWORD"] == dotenv["POSTGRES_PASSWORD"]
@@ -293,12 +303,16 @@ def test_kubernetes_manifests_fit_together_and_the_gateway() -> None:
 
 def test_kubernetes_config_passes_check_config(tmp_path: Path) -> None:
     """The ConfigMap's configuration is accepted by the gateway's own validation (a
-    registry file stands where the Secret would be mounted)."""
+    registry file and a CA file stand where the Secrets would be mounted)."""
     text = next(o for o in _k8s_objects() if o["kind"] == "ConfigMap")["data"]["config.yaml"]
     reg = tmp_path / "registry.yaml"
     reg.write_text(yaml.safe_dump(registry(), sort_keys=False))
+    ca = tmp_path / "ca.crt"
+    ca.write_text("stands for the CA Secret\n")
     path = tmp_path / "config.yaml"
-    path.write_text(text.replace("/etc/tillsyn/registry/registry.yaml", str(reg)))
+    text = text.replace("/etc/tillsyn/registry/registry.yaml", str(reg)).replace(
+        "/etc/tillsyn/ca/ca.crt", str(ca))
+    path.write_text(text)
     result = tillsyn("check-config", str(path))
     assert result.returncode == 0 and result.stdout.strip() == "OK", result.stdout
     # ... and refuses it with the scaled mode but without the shared group.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from gateway.credentials import hash_matches, password_hash
 from gateway.storage.schema import observations
 from tests.homes import SITE, registry, running_ingest, two_units, write_config
-from tests.support import ROOT, Mosquitto, certificates, tillsyn, wait_for
+from tests.support import (
+    ROOT,
+    Mosquitto,
+    broker_owned,
+    certificates,
+    free_port,
+    tillsyn,
+    wait_for,
+)
 
 PROD_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 
@@ -39,10 +48,10 @@ def _passwords(folder: Path) -> dict[str, str]:
         return {row["username"]: row["password"] for row in csv.DictReader(f)}
 
 
-def _acl_blocks(folder: Path) -> dict[str, list[str]]:
+def _acl_blocks(folder: Path, name: str = "acl") -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = {}
     user = ""
-    for line in (folder / "creds" / "acl").read_text().splitlines():
+    for line in (folder / "creds" / name).read_text().splitlines():
         if line.startswith("user "):
             user = line[5:]
             blocks[user] = []
@@ -71,7 +80,10 @@ def test_acl_gives_each_account_only_its_own_topics(tmp_path: Path) -> None:
     assert acl["s-17"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-a"]
     assert acl["s-b"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-b"]
     assert acl["s-admin"] == [f"topic read tillsyn/v1/{SITE}/alerts/+"]
-    gw = acl["tillsyn-gateway"]
+    # The gateway's account is on the gateway listener only, alone.
+    assert "tillsyn-gateway" not in acl
+    assert list(_acl_blocks(tmp_path, "acl-gateway")) == ["tillsyn-gateway"]
+    gw = _acl_blocks(tmp_path, "acl-gateway")["tillsyn-gateway"]
     assert f"topic write tillsyn/v1/{SITE}/alerts/#" in gw
     assert "topic read zigbee2mqtt/lock-1" in gw
     mode = (tmp_path / "creds" / "credentials.csv").stat().st_mode & 0o777
@@ -121,22 +133,30 @@ def test_hash_format_is_mosquittos() -> None:
 
 @pytest.fixture
 def prod_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, Path, dict[str, str]]]:
-    """Mosquitto started from deploy/mosquitto/mosquitto.conf with our generated files."""
+    """Mosquitto started from deploy/mosquitto/mosquitto.conf with our generated files, the
+    key and password files owned by the broker's user with mode 0600 (docs/deploy.md).
+    The gateway listener's port is `broker.gateway_port`."""
     broker = Mosquitto()
+    broker.gateway_port = free_port()  # type: ignore[attr-defined]
     write_config(tmp_path, f"mqtts://localhost:{broker.port}", f"sqlite:///{tmp_path}/t.db",
                  reg=_registry_with_two_units())
     code, output = _make_credentials(tmp_path)
     assert code == 0, output
     etc = broker.dir / "etc"  # inside the broker's folder: mosquitto drops to its own user
     etc.mkdir()
-    certs = certificates(etc)
-    for name in ("passwd", "acl"):
+    certs = certificates(etc, owner="mosquitto")
+    for name in ("passwd", "acl", "passwd-gateway", "acl-gateway"):
         (etc / name).write_bytes((tmp_path / "creds" / name).read_bytes())
-        (etc / name).chmod(0o644)
+        (etc / name).chmod((tmp_path / "creds" / name).stat().st_mode & 0o777)
+    assert (etc / "passwd").stat().st_mode & 0o777 == 0o600
+    assert (etc / "server.key").stat().st_mode & 0o777 == 0o600
+    broker_owned(etc / "passwd", etc / "passwd-gateway")
     text = PROD_CONF.read_text()
     text = text.replace("/etc/mosquitto/tillsyn/", f"{etc}/")
     text = text.replace("/var/lib/mosquitto/", f"{broker.dir}/")
     text = text.replace("listener 8883", f"listener {broker.port}")
+    text = text.replace("listener 8884",
+                        f"listener {broker.gateway_port}")  # type: ignore[attr-defined]
     text = text.replace("log_dest syslog", f"log_dest file {broker.dir}/mosquitto.log")
     settings = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert not any(" /etc/mosquitto" in ln or " /var/lib" in ln for ln in settings)
@@ -150,7 +170,7 @@ class Client:
     """A paho MQTT 5 client that records CONNACK, PUBACK reason codes and messages."""
 
     def __init__(self, broker: Mosquitto, ca: Path, user: str | None, password: str | None,
-                 client_id: str) -> None:
+                 client_id: str, port: int | None = None) -> None:
         self.connack: ReasonCode | None = None
         self.acks: dict[int, ReasonCode] = {}
         self.messages: list[tuple[str, bytes]] = []
@@ -165,7 +185,7 @@ class Client:
         self.c.on_publish = lambda c, u, mid, rc, p: self.acks.__setitem__(mid, rc)
         self.c.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.append(list(rcs))
-        self.c.connect("localhost", broker.port)
+        self.c.connect("localhost", port or broker.port)
         self.c.loop_start()
 
     def _on_connect(self, c: object, u: object, flags: object, rc: ReasonCode,
@@ -186,13 +206,14 @@ class Client:
 def test_production_broker_enforces_accounts_and_acl(
         prod_broker: tuple[Mosquitto, Path, dict[str, str]], tmp_path: Path) -> None:
     broker, ca, pw = prod_broker
-    url = f"mqtts://localhost:{broker.port}"
+    url = f"mqtts://localhost:{broker.gateway_port}"  # type: ignore[attr-defined]
     gw_conf = {"ca_file": str(ca), "username": "tillsyn-gateway",
                "password": pw["tillsyn-gateway"]}
     clients: list[Client] = []
 
-    def client(user: str | None, password: str | None, cid: str) -> Client:
-        clients.append(Client(broker, ca, user, password, cid))
+    def client(user: str | None, password: str | None, cid: str,
+               port: int | None = None) -> Client:
+        clients.append(Client(broker, ca, user, password, cid, port))
         clients[-1].connected.wait(10)
         return clients[-1]
 
@@ -223,7 +244,10 @@ def test_production_broker_enforces_accounts_and_acl(
             assert rows == {("hall-pir-0", "motion"), ("door-0", "contact")}
             assert rt.store.count(observations, device_id="hall-pir-1") == 0
             # Staff read only their unit's alerts: the gateway publishes to both units.
-            gw = client("tillsyn-gateway", pw["tillsyn-gateway"], "gw-pub")
+            # The gateway's account exists only on the gateway listener.
+            assert client("tillsyn-gateway", pw["tillsyn-gateway"], "gw-x").connack.is_failure
+            gw = client("tillsyn-gateway", pw["tillsyn-gateway"], "gw-pub",
+                        broker.gateway_port)  # type: ignore[attr-defined]
             assert gw.publish(f"tillsyn/v1/{SITE}/alerts/unit-b", b'{"n":"b"}') == 0
             assert gw.publish(f"tillsyn/v1/{SITE}/alerts/unit-a", b'{"n":"a"}') == 0
             wait_for(lambda: len(nurse_a.messages) >= 1, what="unit-a alert to nurse A")
@@ -233,3 +257,59 @@ def test_production_broker_enforces_accounts_and_acl(
         for c in clients:
             c.close()
 
+
+
+def test_no_device_can_take_the_gateways_session(
+        prod_broker: tuple[Mosquitto, Path, dict[str, str]], tmp_path: Path) -> None:
+    """The finding of issue 22: `mosquitto_sub -u <a device> -i <the gateway's client id>`
+    kicked the gateway off and threw its persistent session away. On the shipped
+    configuration the device listener makes every client's id its user name, and the
+    gateway listener knows no device: the gateway keeps its session, and every message the
+    broker acknowledged is stored."""
+    broker, ca, pw = prod_broker
+    gw_port = broker.gateway_port  # type: ignore[attr-defined]
+    gw_conf = {"ca_file": str(ca), "username": "tillsyn-gateway",
+               "password": pw["tillsyn-gateway"]}
+    clients: list[Client] = []
+    stop = threading.Event()
+    tries = {"device": 0, "gateway_listener": 0}
+
+    def intruder() -> None:
+        # The device's own account, the gateway's client id, on both listeners, again and
+        # again while the door reports (the probe: six times in 12 s).
+        while not stop.is_set():
+            for port, key in ((broker.port, "device"), (gw_port, "gateway_listener")):
+                c = Client(broker, ca, "hall-pir-0", pw["hall-pir-0"], "gw-sec", port)
+                c.connected.wait(5)
+                if key == "gateway_listener":
+                    assert c.connack is not None and c.connack.is_failure
+                tries[key] += 1
+                time.sleep(0.3)
+                c.close()
+
+    (tmp_path / "gw").mkdir()
+    with running_ingest(tmp_path / "gw", f"mqtts://localhost:{gw_port}",
+                        f"sqlite:///{tmp_path}/gw.db", "gw-sec",
+                        reg=_registry_with_two_units(), mqtt=gw_conf) as (rt, ingest):
+        door = Client(broker, ca, "door-0", pw["door-0"], "door-0")
+        clients.append(door)
+        door.connected.wait(10)
+        thread = threading.Thread(target=intruder, daemon=True)
+        thread.start()
+        acked = 0
+        try:
+            for i in range(120):
+                acked += door.publish("zigbee2mqtt/door-0",
+                                      b'{"contact":%s}' % (b"true" if i % 2 else b"false")) == 0
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            thread.join(timeout=20)
+        assert tries["device"] >= 6 and tries["gateway_listener"] >= 6
+        wait_for(lambda: rt.store.count(observations, device_id="door-0") == acked, 30,
+                 what=f"all {acked} acknowledged messages stored")
+        assert acked == 120
+        assert ingest.connected and not ingest.takeover_suspected()
+        assert ingest.sessions_lost == 0 and list(ingest.disconnects) == []
+    for c in clients:
+        c.close()

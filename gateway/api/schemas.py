@@ -44,6 +44,10 @@ class Health(BaseModel):
         0, description="Reconnects since start that found no persistent session at the broker: "
                        "messages published meanwhile may be lost (see the log); does not make "
                        "the gateway degraded, it is a past event")
+    mqtt_takeover_suspected: bool = Field(
+        False, description="Another client seems to be using the gateway's client id: the "
+                           "broker handed our session over (MQTT 5), or closed our connection "
+                           "3 times within 10 minutes. Makes the gateway degraded")
     timeseries: bool | None = Field(
         None, description="Time-series export working (null: not configured or no write yet); "
                           "does not make the gateway degraded, the database is the record")

@@ -41,7 +41,7 @@ class MqttConfig(StrictModel):
         description="Unacknowledged QoS 1 messages in flight to us: the MQTT 5 Receive Maximum; "
                     "with 3.1.1 set the broker's max_inflight_messages to at most this")
     session_expiry_seconds: int = Field(
-        7 * 24 * 3600, ge=0,
+        7 * 24 * 3600, ge=60, le=365 * 24 * 3600,
         description="How long the broker keeps our session (queued messages) while we are away")
 
     @field_validator("url")
@@ -255,8 +255,12 @@ class SiteConfig(StrictModel):
     timezone: str = Field("Europe/Stockholm", description="IANA time zone of the site")
     night: NightWindow = Field(default_factory=NightWindow)
     alerts: AlertDefaults = Field(default_factory=AlertDefaults)
-    max_clock_ahead_seconds: int = Field(300, ge=0)
-    max_clock_behind_days: int = Field(7, ge=0)
+    max_clock_ahead_seconds: int = Field(
+        300, ge=1, le=86400, description="A device time further ahead than this is replaced "
+                                         "by the receive time (and flagged)")
+    max_clock_behind_days: int = Field(
+        7, ge=1, le=3650, description="A device time further behind than this is replaced "
+                                      "by the receive time (and flagged)")
 
     @field_validator("timezone")
     @classmethod

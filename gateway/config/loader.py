@@ -79,6 +79,9 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
     path = Path(path)
     environ = dict(os.environ) if env is None else env
     data = read_yaml(path)
+    if data is None:
+        raise ConfigError([f"{path}: the file is empty: a configuration names at least "
+                           "mqtt.url, storage.url, api.port, site.id and registry.path"])
     if isinstance(data, dict):
         for keys, var in ENV_SECRETS.items():
             if var in environ:
@@ -89,6 +92,14 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
         if not reg.exists():
             raise ConfigError([f"{path}: registry.path: value {config.registry.path!r}: "
                                f"file not found ({reg})"])
+    if config.mqtt.ca_file is not None:
+        ca = beside_config(config.mqtt.ca_file, path)
+        if not ca.is_file():
+            raise ConfigError([f"{path}: mqtt.ca_file: value {config.mqtt.ca_file!r}: "
+                               f"file not found ({ca})"])
+        # Relative to the configuration file, as every path in it: used as resolved here.
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(
+            update={"ca_file": str(ca)})})
     return config
 
 
@@ -122,9 +133,22 @@ def beside_config(path: str, config_path: Path | str | None) -> Path:
 
 
 def load_registry(path: Path | str) -> Registry:
-    """Load and validate a registry file."""
+    """Load and validate a registry file: it names at least one unit and one resident (a
+    site without either has nothing to watch, which is a mistake, not a quiet night)."""
     path = Path(path)
-    return validate(Registry, read_yaml(path), path)
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError([f"{path}: the file is empty: a registry names at least one unit "
+                           "and one resident"])
+    registry = validate(Registry, data, path)
+    problems = []
+    if not registry.units:
+        problems.append(f"{path}: units: the registry names no unit")
+    if not registry.residents:
+        problems.append(f"{path}: residents: the registry names no resident")
+    if problems:
+        raise ConfigError(problems)
+    return registry
 
 
 def secret(value: SecretStr | None) -> str | None:

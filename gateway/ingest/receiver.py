@@ -9,7 +9,8 @@ thread receiver, it is paho-mqtt. Either way the gateway process decides when a 
 acknowledged: only after it is committed.
 
 Messages and connection changes reach the writer through one callback, in order:
-`deliver(generation, prepared message)` and `connected(generation, up, session present)`;
+`deliver(generation, prepared message)` and `connected(generation, up, session present,
+reason)` (reason: why a connection went down: see DISCONNECT_REASONS);
 a new generation starts at every (re)connect.
 """
 
@@ -39,7 +40,13 @@ from gateway.ingest.settings import ClientSettings
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[int, list[Prepared] | bytes, int], None]  # generation, chunk, count
-Connected = Callable[[int, bool, bool], None]  # generation, up, session present
+# generation, up, session present, why it went down ("" when up)
+Connected = Callable[[int, bool, bool, str], None]
+# Why a connection went down, as the ingest service counts it (tillsyn_mqtt_disconnects).
+SESSION_TAKEN_OVER = "session_taken_over"  # MQTT 5 reason 0x8E: another client, our id
+CLOSED_BY_BROKER = "closed_by_broker"  # the broker closed it (3.1.1 says no more)
+TIMEOUT = "keepalive_timeout"
+ERROR = "error"
 RawTuple = tuple[str, bytes, int, int, bool, int]
 GENERATIONS_PER_CHILD = 1_000_000
 
@@ -106,14 +113,17 @@ class MqttSession:
         present = bool(flags.session_present)
         log.info("MQTT connected to %s:%s (session present: %s)", self.cfg.host, self.cfg.port,
                  present)
-        self._on_state(self.generation, True, present)
+        self._on_state(self.generation, True, present, "")
         opts: Any = SubscribeOptions(qos=1) if self.cfg.protocol == "5" else 1
         for chunk in wire.subscription_chunks(self.topics, self.cfg.shared_group):
             client.subscribe([(t, opts) for t in chunk])
         log.info("subscribed to %d device topics", len(self.topics))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._on_state(self.generation, False, False)
+        value = getattr(reason, "value", reason)
+        why = SESSION_TAKEN_OVER if value == 142 else \
+            TIMEOUT if value == 141 else CLOSED_BY_BROKER
+        self._on_state(self.generation, False, False, "" if self.stopping else why)
         if not self.stopping:
             log.warning("MQTT connection lost (%s); reconnecting with back-off 1-30 s", reason)
 
@@ -173,10 +183,10 @@ def _child_main(conn: multiprocessing.connection.Connection, cfg: ClientSettings
         with send_lock:
             conn.send_bytes(frame)
 
-    def on_state(gen: int, up: bool, present: bool) -> None:
+    def on_state(gen: int, up: bool, present: bool, why: str) -> None:
         # Flush what belongs to the old connection first, so order is kept.
         flush()
-        send(pipe.control_frame(("state", gen, up, present)))
+        send(pipe.control_frame(("state", gen, up, present, why)))
 
     def flush() -> None:
         with flush_lock:  # paho's thread (on_state) and the main loop both flush
@@ -273,7 +283,7 @@ class ProcessReceiver:
                 self.proc.join(timeout=1)
                 log.error("MQTT receiver process ended unexpectedly (exit code %s); "
                           "restarting it", self.proc.exitcode)
-                self.connected(-1, False, False)
+                self.connected(-1, False, False, ERROR)
                 time.sleep(1.0)
                 if self._stopping:
                     return
@@ -289,7 +299,7 @@ class ProcessReceiver:
             item = pipe.open_control(frame)
             kind, gen = item[0], item[1] + offset
             if kind == "state":
-                self.connected(gen, item[2], item[3])
+                self.connected(gen, item[2], item[3], item[4] if len(item) > 4 else "")
             elif kind == "stopped":
                 return
 

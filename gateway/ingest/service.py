@@ -21,7 +21,12 @@ from gateway.config.gateway import MqttConfig
 from gateway.errors import Fenced, StorageError
 from gateway.ingest import pipe
 from gateway.ingest.pipeline import Pipeline, Prepared
-from gateway.ingest.receiver import ProcessReceiver, ThreadReceiver
+from gateway.ingest.receiver import (
+    CLOSED_BY_BROKER,
+    SESSION_TAKEN_OVER,
+    ProcessReceiver,
+    ThreadReceiver,
+)
 from gateway.ingest.router import Router
 from gateway.ingest.settings import ClientSettings
 from gateway.metrics import Metrics
@@ -34,6 +39,10 @@ T = TypeVar("T")
 # before the connection broke; the broker's packet ids cycle through 65535 values, so a row
 # older than this window with the same id belongs to an earlier, acknowledged message.
 DEDUP_WINDOW = 30000
+# Another client with our client id: the broker closes our connection each time it
+# connects. This many closes within the window is reported (/healthz degraded, log).
+SUSPECT_CLOSES = 3
+SUSPECT_WINDOW_S = 600
 
 
 class IngestService:
@@ -63,6 +72,7 @@ class IngestService:
         self.committed_messages = 0
         self.delivered_messages = 0
         self.sessions_lost = 0  # reconnects that found no session at the broker
+        self.disconnects: deque[tuple[float, str]] = deque()  # recent (time, reason)
         self._expect_session = False  # a session should exist (we connected or committed)
         # Several workers: (slot lease name, worker id); commits only while it is held.
         self.fence: tuple[str, str] | None = None
@@ -82,7 +92,22 @@ class IngestService:
         self._queue.append((generation, chunk))
         self._delivered += count
 
-    def _connection(self, generation: int, up: bool, session_present: bool) -> None:
+    def _connection(self, generation: int, up: bool, session_present: bool,
+                    reason: str = "") -> None:
+        if not up and reason:
+            now = time.monotonic()
+            self.disconnects.append((now, reason))
+            while self.disconnects and now - self.disconnects[0][0] > SUSPECT_WINDOW_S:
+                self.disconnects.popleft()
+            self.metrics.mqtt_disconnects.labels(reason=reason).inc()
+            if reason == SESSION_TAKEN_OVER:
+                log.error("the broker gave our session (client id %s) to another client: a "
+                          "device or a second gateway uses the gateway's client id",
+                          self.client_id)
+            elif self.takeover_suspected():
+                log.error("the broker closed our connection %d times in %d s: another client "
+                          "may be using the gateway's client id %s", len(self.disconnects),
+                          SUSPECT_WINDOW_S, self.client_id)
         if up and not session_present and self._expect_session:
             # The broker no longer had our persistent session (its persistence failed or is
             # off, or the session expired): whatever was published for us while we were
@@ -100,6 +125,14 @@ class IngestService:
             self._generation = generation
         self.connected = up
         self.metrics.mqtt_connected.set(1 if up else 0)
+
+    def takeover_suspected(self) -> bool:
+        """Another client seems to be taking the gateway's session: the broker said so (MQTT
+        5), or closed our connection SUSPECT_CLOSES times within SUSPECT_WINDOW_S."""
+        now = time.monotonic()
+        recent = [r for t, r in self.disconnects if now - t <= SUSPECT_WINDOW_S]
+        return SESSION_TAKEN_OVER in recent or \
+            recent.count(CLOSED_BY_BROKER) >= SUSPECT_CLOSES
 
     # --- lifecycle ------------------------------------------------------------------------
 

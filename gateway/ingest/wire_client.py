@@ -249,7 +249,10 @@ class WireSession:
                               self.cfg.port, exc)
                 except (OSError, wire.ProtocolError, ValueError) as exc:
                     if up:
-                        self._send(pipe.control_frame(("state", self.generation, False, False)))
+                        why = "keepalive_timeout" if isinstance(exc, TimeoutError) else \
+                            "closed_by_broker" if isinstance(exc, ConnectionError) else "error"
+                        self._send(pipe.control_frame(("state", self.generation, False, False,
+                                                       why)))
                         log.warning("MQTT connection lost (%s); reconnecting with back-off "
                                     "1-30 s", _describe(exc))
                     else:

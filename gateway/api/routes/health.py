@@ -12,7 +12,8 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", response_model=Health)
 def healthz(rt: RuntimeDep, response: Response) -> Health:
-    """Broker connected, database reachable, ingest lag; 503 when degraded. With several
+    """Broker connected, database reachable, ingest lag; 503 when degraded (also while
+    another client seems to be using the gateway's client id). With several
     workers: this worker's slots and partitions; a worker holding no slot is healthy (it
     serves the API and waits for a share)."""
     ingests = rt.ingests()
@@ -21,7 +22,8 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
     db = rt.store.ping() and all(i.db_ok for i in ingests)
     lag = max((i.last_lag_s for i in ingests), default=0.0)
     depth = sum(i.queue_depth() for i in ingests)
-    ok = db and (not running or connected)
+    takeover = any(i.takeover_suspected() for i in ingests)
+    ok = db and (not running or connected) and not takeover
     if not ok:
         response.status_code = 503
     worker = rt.worker
@@ -29,6 +31,7 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
                   ingest_lag_seconds=float(lag), queue_depth=depth,
                   devices_registered=sum(len(r.devices) for r in rt.registry.residents),
                   mqtt_sessions_lost=sum(i.sessions_lost for i in ingests),
+                  mqtt_takeover_suspected=takeover,
                   timeseries=None if rt.timeseries is None else rt.timeseries.up,
                   worker=None if worker is None else worker.worker_id,
                   slots=None if worker is None else sorted(worker.slots),
