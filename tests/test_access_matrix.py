@@ -237,6 +237,7 @@ def test_the_matrix(world: tuple[TestClient, Runtime, dict[str, dict[str, str]]]
                     failures.append(f"{name} as {role} on the other unit: {got_other}, "
                                     f"want {want}")
     assert failures == [], "\n".join(failures)
+    print(f"matrix: {len(EXPECTED)} operations with a token, {checked} calls")
     assert checked > 300
 
 
