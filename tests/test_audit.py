@@ -30,7 +30,7 @@ from tests.support import free_port, wait_for
 TODAY = datetime.now(UTC).date()
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Runtime, str]]:
     reg = two_units()
     reg["residents"][0]["supervision"] = {"checks": ["23:00"], "all_well": ["door_closed"]}

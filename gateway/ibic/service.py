@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 MAX_DAYS = 400  # longest period one computation covers
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2200, 12, 31)  # dates any period may name
+
+
 class IbicError(TillsynError):
     """A request the IBIC service cannot serve (unknown goal, bad period or status)."""
 
@@ -62,7 +65,10 @@ class IbicService:
 
     @staticmethod
     def check_period(first: date, last: date) -> None:
-        """Refuse an empty or over-long period."""
+        """Refuse an empty or over-long period, or one outside the dates a period may name."""
+        for d in (first, last):
+            if not EARLIEST <= d <= LATEST:
+                raise IbicError(422, f"{d} is outside {EARLIEST}..{LATEST}")
         if last < first:
             raise IbicError(422, f"period ends ({last}) before it starts ({first})")
         if (last - first).days + 1 > MAX_DAYS:
@@ -104,6 +110,8 @@ class IbicService:
 
     def period_of(self, goal: Goal, until: date | None) -> tuple[date, date]:
         """From the goal's start to `until` (default: yesterday), at most MAX_DAYS."""
+        if until is not None and not EARLIEST <= until <= LATEST:
+            raise IbicError(422, f"until: {until} is outside {EARLIEST}..{LATEST}")
         last = until or self.today() - timedelta(days=1)
         first = max(goal.start, last - timedelta(days=MAX_DAYS - 1))
         return first, max(first, last)

@@ -15,6 +15,7 @@ from gateway.api.deps import RuntimeDep
 from gateway.api.policy import Authorized, resident_in_scope, unit_scope
 from gateway.api.sse import SSE_RESPONSES, EventStreamResponse, resume_from, sse_response
 from gateway.config.registry import Staff, Supervision, supervision_consent_problems
+from gateway.ibic.service import EARLIEST, LATEST
 from gateway.profiles.loader import plan_device_problems
 from gateway.runtime import Runtime
 from gateway.supervision.journal import Journal
@@ -41,6 +42,13 @@ def _plans(rt: Runtime) -> PlanStore:
     return rt.plans if rt.plans is not None else PlanStore(rt.store)
 
 
+def _night(night: date | None) -> date | None:
+    """A night asked for, if it is a date a night can be (2000..2200)."""
+    if night is not None and not EARLIEST <= night <= LATEST:
+        raise HTTPException(422, f"night: {night} is outside {EARLIEST}..{LATEST}")
+    return night
+
+
 def _unit(staff: Staff, unit: str | None, rt: Runtime) -> str:
     """The unit asked for, if in scope; night staff default to their own."""
     scope = unit_scope(staff)
@@ -65,7 +73,7 @@ def tonight(staff: Authorized, rt: RuntimeDep,
     The night defaults to the one on each resident's clock."""
     views = _views(rt)
     chosen = _unit(staff, unit, rt)
-    rows = views.tonight(units=unit_scope(staff), unit=chosen, night=night)
+    rows = views.tonight(units=unit_scope(staff), unit=chosen, night=_night(night))
     rt.store.audit_shown(staff.id, "read_supervision", (r["resident_id"] for r in rows),
                          f"unit={chosen} n={len(rows)}")
     return {"unit": chosen, "timezone": rt.config.site.timezone,
@@ -79,7 +87,7 @@ def summary(staff: Authorized, rt: RuntimeDep,
     """The morning summary of a unit (default: the night that ended this morning)."""
     views = _views(rt)
     chosen = _unit(staff, unit, rt)
-    out = views.summary(units=unit_scope(staff), unit=chosen, night=night)
+    out = views.summary(units=unit_scope(staff), unit=chosen, night=_night(night))
     rt.store.audit_shown(staff.id, "read_supervision_summary",
                          (r["resident_id"] for r in out["residents"]),
                          f"unit={chosen} night={out['night']}")
@@ -91,6 +99,8 @@ def counts(staff: Authorized, rt: RuntimeDep, first: date, last: date,
            resident_id: Annotated[str | None, Query(max_length=64)] = None
            ) -> list[dict[str, Any]]:
     """Digital checks, physical visits avoided and made, per resident and night."""
+    _night(first)
+    _night(last)
     if last < first or (last - first).days >= MAX_NIGHTS:
         raise HTTPException(422, f"first..last must be 1 to {MAX_NIGHTS} nights")
     if resident_id is not None:
@@ -157,7 +167,7 @@ def journal_entries(resident_id: str, staff: Authorized, rt: RuntimeDep,
     """Journal entries with their evidence, oldest first (default: the resident's night
     now)."""
     res = resident_in_scope(resident_id, staff, rt)
-    chosen = night or night_of(_views(rt).clock(res.id), ZoneInfo(rt.config.site.timezone))
+    chosen = _night(night) or night_of(_views(rt).clock(res.id), ZoneInfo(rt.config.site.timezone))
     rows = _journal(rt).entries(resident_id=res.id, night=chosen.isoformat())
     rt.store.audit(staff.id, "read_supervision_journal", res.id, chosen.isoformat())
     return rows
