@@ -50,6 +50,18 @@ class Metrics:
             "keepalive_timeout, error", ["reason"], registry=r)
         for reason in ("session_taken_over", "closed_by_broker", "keepalive_timeout", "error"):
             self.mqtt_disconnects.labels(reason=reason)
+        self.push_sent = Counter("tillsyn_push_sent", "Web Push messages a push service "
+                                 "accepted", registry=r)
+        self.push_failed = Counter(
+            "tillsyn_push_failed", "Web Push messages not accepted: http_<status>, "
+            "unreachable, error (the subscription is kept and tried with the next alert)",
+            ["reason"], registry=r)
+        self.push_removed = Counter(
+            "tillsyn_push_subscriptions_removed",
+            "Subscriptions removed because the push service said they are gone (404, 410)",
+            registry=r)
+        self.push_subscriptions = Gauge("tillsyn_push_subscriptions",
+                                        "Phones subscribed to Web Push", registry=r)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
         self.retention_deleted = Counter("tillsyn_retention_deleted",

@@ -27,6 +27,7 @@ from gateway.occupancy.absences import AbsenceService
 from gateway.occupancy.views import OccupancyViews
 from gateway.privacy import prune
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
+from gateway.push.sender import PushSender
 from gateway.risk.service import RiskService, load_model
 from gateway.scale.worker import Worker, start_worker, stop_worker
 from gateway.schedule import Periodic
@@ -36,6 +37,7 @@ from gateway.supervision.journal import Journal
 from gateway.supervision.plans import PlanStore, detector_plan
 from gateway.supervision.summary import SupervisionViews
 from gateway.timeseries import InfluxSink, build_sink
+from gateway.web.catalogue import Texts
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Runtime:
     publisher: AlertPublisher | None = None
     journal: Journal | None = None
     absences: AbsenceService | None = None
+    push: PushSender | None = None
     plans: PlanStore | None = None
     supervision: SupervisionViews | None = None
     ibic: IbicService | None = None
@@ -116,6 +119,9 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
                              escalation_seconds=rt.config.site.alerts.escalation_seconds,
                              publish=rt.publisher)
     rt.alerts.load_watch()
+    if rt.config.push.enabled:
+        rt.push = PushSender(rt.store, rt.registry, rt.config.push, rt.metrics, Texts("sv"))
+        rt.alerts.listeners.append(rt.push.notify)
     rt.journal = Journal(rt.store, rt.registry, rt.alerts)
     if rt.risk is not None:
         rt.risk.alerting = rt.alerts
@@ -145,6 +151,8 @@ def start_service(rt: Runtime) -> None:
     build_alerting(rt)
     assert rt.detectors is not None and rt.publisher is not None
     rt.publisher.start()
+    if rt.push is not None:
+        rt.push.start()
     rt.detectors.start()
     ingest.on_committed = committed_to(rt.detectors.feed, start_timeseries(rt))
     ingest.start()
@@ -224,6 +232,8 @@ def stop_service(rt: Runtime) -> None:
         rt.detectors.stop()
     if rt.publisher is not None:
         rt.publisher.stop()
+    if rt.push is not None:
+        rt.push.stop()
 
 
 def build_ingest(rt: Runtime, client_id: str | None = None) -> IngestService:

@@ -80,6 +80,8 @@ class AlertService:
         self.registry = registry
         self.default_escalation_s = escalation_seconds
         self.publish = publish
+        # Also told of every delivered transition (the Web Push sender): (alert, transition).
+        self.listeners: list[Callable[[dict[str, Any], str], None]] = []
         self.broadcast = Broadcast()
         self._lock = threading.RLock()
         self._residents = {r.id: r for r in registry.residents}
@@ -350,6 +352,11 @@ class AlertService:
             self._watch.pop(alert_id, None)
         if publish:
             self._publish(shown, transition)
+            for listener in self.listeners:
+                try:
+                    listener(shown, transition)
+                except Exception:  # a listener must never break the lifecycle
+                    log.exception("alert %s: a listener failed", alert_id)
         return a
 
     def _publish(self, alert: dict[str, Any], transition: str, *,

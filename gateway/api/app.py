@@ -22,6 +22,7 @@ from gateway.api.routes import (
     goals,
     health,
     observations,
+    push,
     reports,
     residents,
     supervision,
@@ -48,6 +49,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(supervision.router)
     app.include_router(absences.router)
+    app.include_router(push.router)
     app.include_router(goals.router)
     app.include_router(reports.router)
 

@@ -66,6 +66,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/dead-letters"): _r(ADMIN, "none", "see dead letters", site_wide=True),
     ("GET", "/api/devices/status"): _r(ADMIN, "units", "see device status"),
     ("GET", "/api/icf"): _r(ALL, "none", "read the ICF catalogue"),
+    ("GET", "/api/push/key"): _r(ALL, "none", "subscribe to notifications"),
+    ("POST", "/api/push/subscriptions"): _r(ALL, "none", "subscribe to notifications"),
+    ("DELETE", "/api/push/subscriptions"): _r(ALL, "none", "unsubscribe"),
     ("GET", "/api/indicators"): _r(ALL, "none", "read the indicator library"),
     # alerts
     ("GET", "/api/alerts"): _r(ALL, "units", "list alerts"),

@@ -202,6 +202,31 @@ class ApiConfig(StrictModel):
         return value
 
 
+# The push services of the browsers staff phones use (Chrome/Android, Firefox, Edge and
+# Windows, Safari/iOS 16.4+): a subscription naming another host is refused, so a token
+# holder cannot make the gateway post to an address of their choosing.
+PUSH_SERVICES = ["fcm.googleapis.com", "android.googleapis.com",
+                 "updates.push.services.mozilla.com", ".notify.windows.com",
+                 "web.push.apple.com"]
+
+
+class PushConfig(StrictModel):
+    """Web Push to night staff phones (docs/push.md)."""
+
+    enabled: bool = Field(True, description="Send priority 1 and 2 alerts as Web Push")
+    subject: str = Field(
+        "mailto:tillsyn@localhost", pattern=r"^(mailto:|https://)\S+$",
+        description="VAPID contact the push services may use (mailto: or https:)")
+    endpoint_hosts: list[str] = Field(
+        default_factory=lambda: list(PUSH_SERVICES), max_length=50,
+        description="Push-service hosts a subscription may name (a leading dot: any "
+                    "subdomain); https only, except loopback hosts listed here")
+    timeout_seconds: float = Field(5, gt=0, le=60, description="One push request")
+    ttl_seconds: int = Field(
+        600, ge=30, le=86400,
+        description="How long a push service keeps a message for a phone that is off line")
+
+
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
@@ -337,6 +362,7 @@ class GatewayConfig(StrictModel):
     profiles_dir: str | None = Field(
         None, description="Folder of device profile YAML files (default: the shipped ones)")
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
 
     @model_validator(mode="after")
     def _scaled_needs_shared(self) -> GatewayConfig:

@@ -245,9 +245,20 @@ class Resident(StrictModel):
         return self
 
 
+class RoomName(StrictModel):
+    """A room's display name in both languages (the standard rooms have theirs already:
+    bedroom, bathroom, kitchen...; see the message catalogue)."""
+
+    id: str = Field(..., pattern=ID_PATTERN)
+    sv: str = Field(..., min_length=1, max_length=60)
+    en: str = Field(..., min_length=1, max_length=60)
+
+
 class Registry(StrictModel):
     """Root of the registry file."""
 
+    rooms: list[RoomName] = Field(default_factory=list, description="Names of the rooms "
+                                  "the device entries use, where they are not standard")
     units: list[Unit] = Field(default_factory=list)
     staff: list[Staff] = Field(default_factory=list)
     residents: list[Resident] = Field(default_factory=list)
@@ -286,6 +297,10 @@ class Registry(StrictModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def room_names(self) -> dict[str, dict[str, str]]:
+        """Room id -> {"sv": ..., "en": ...} of the registry's own room names."""
+        return {r.id: {"sv": r.sv, "en": r.en} for r in self.rooms}
 
     def devices(self) -> list[tuple[Resident, Device]]:
         """Every (resident, device) pair."""

@@ -64,6 +64,8 @@ def start_worker(rt: Runtime) -> Worker:
     assert rt.detectors is not None and rt.publisher is not None and rt.alerts is not None
     assert rt.journal is not None
     rt.publisher.start()
+    if rt.push is not None:
+        rt.push.start()
     rt.detectors.start(rebuild=False)
     sink = start_timeseries(rt)
     journal = rt.journal

@@ -329,3 +329,22 @@ absences = Table(
     Column("deleted_ms", BigInteger, nullable=True),
 )
 Index("ix_absences_resident", absences.c.resident_id, absences.c.end_ms)
+
+# --- Web Push (issue 23) ----------------------------------------------------------------------
+
+# A phone's push subscription, bound to the staff member who made it. The endpoint is the
+# push service's URL for that browser; p256dh and auth are its keys (the push service sees
+# only ciphertext).
+push_subscriptions = Table(
+    "push_subscriptions", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("staff_id", String(64), nullable=False),
+    Column("endpoint", String(1024), nullable=False, unique=True),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_sent_ms", BigInteger, nullable=True),
+    Column("failures", Integer, nullable=False, default=0),
+)
+Index("ix_push_subscriptions_staff", push_subscriptions.c.staff_id)

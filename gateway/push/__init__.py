@@ -1,0 +1,1 @@
+"""Web Push to night staff phones: VAPID keys, subscriptions, the sender."""
