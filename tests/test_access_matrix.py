@@ -43,6 +43,8 @@ EXPECTED: dict[str, tuple[set[str], str]] = {
     "GET /api/alerts/stream": (ALL, "units"),
     "POST /api/alerts/{alert_id}/ack": (ALL, "alert"),
     "POST /api/alerts/{alert_id}/resolve": (ALL, "alert"),
+    "POST /api/alerts/{alert_id}/unack": (ALL, "alert"),
+    "GET /api/residents": (ALL, "units"),
     "GET /api/alerts/{alert_id}/goals": (ALL, "alert"),
     "GET /api/supervision/tonight": (ALL, "units"),
     "GET /api/supervision/summary": (ALL, "units"),
@@ -173,6 +175,8 @@ def sample_body(path: str) -> Any:
         return {"status": "partly_achieved", "comment": "matrix"}
     if path.endswith("/resolve"):
         return {"outcome": "no_action_needed"}
+    if path.endswith("/unack"):
+        return None
     if "/goals" in path:
         return {**goal("x"), "id": "g-matrix"}
     return {}

@@ -25,6 +25,8 @@ from gateway.storage.store import Store, now_ms, to_ms
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("visited", "called", "no_action_needed", "false_alarm", "technical")
+NOTE_NEEDED = frozenset({"false_alarm", "technical"})  # say what happened
+UNDO_SECONDS = 10
 
 
 class AlertError(TillsynError):
@@ -200,8 +202,29 @@ class AlertService:
         """open/acknowledged -> resolved with an outcome."""
         if outcome not in OUTCOMES:
             raise AlertError(422, f"outcome must be one of {', '.join(OUTCOMES)}")
+        if outcome in NOTE_NEEDED and not (note or "").strip():
+            raise AlertError(422, f"note: say what happened when the outcome is {outcome}")
         return self._transition(alert_id, staff_id, "resolved", {"open", "acknowledged"},
                                 outcome, note)
+
+    def unacknowledge(self, alert_id: int, staff_id: str) -> dict[str, Any]:
+        """acknowledged -> open again: a mistaken tap, undone by the same person within
+        UNDO_SECONDS (the escalation clock runs on as if it had not happened)."""
+        now = now_ms()
+        with self._lock, self.store.engine.begin() as conn:
+            row = conn.execute(select(alerts.c.status, alerts.c.unit_id,
+                                      alerts.c.acknowledged_by, alerts.c.acknowledged_ms)
+                               .where(alerts.c.id == alert_id)).first()
+            if row is None:
+                raise AlertError(404, "no such alert")
+            if row.status != "acknowledged" or row.acknowledged_by != staff_id:
+                raise AlertError(409, "only your own acknowledgement can be undone")
+            if now - int(row.acknowledged_ms or 0) > UNDO_SECONDS * 1000:
+                raise AlertError(409, f"an acknowledgement can be undone for {UNDO_SECONDS} s")
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
+                status="open", acknowledged_by=None, acknowledged_ms=None))
+            self._event(conn, alert_id, row.unit_id, "ack_undone", staff_id, now)
+        return self._deliver(alert_id, "ack_undone")
 
     def _transition(self, alert_id: int, staff_id: str, to: str, allowed: set[str],
                     outcome: str | None = None, note: str | None = None) -> dict[str, Any]:

@@ -75,6 +75,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/alerts/stream"): _r(ALL, "units", "follow alerts"),
     ("POST", "/api/alerts/{alert_id}/ack"): _r(ALL, "alert", "acknowledge alerts"),
     ("POST", "/api/alerts/{alert_id}/resolve"): _r(ALL, "alert", "resolve alerts"),
+    ("POST", "/api/alerts/{alert_id}/unack"): _r(ALL, "alert", "undo acknowledgements"),
+    ("GET", "/api/residents"): _r(ALL, "units", "list residents"),
     ("GET", "/api/alerts/{alert_id}/goals"): _r(ALL, "alert", "see an alert's goals"),
     # supervision, unit-wide
     ("GET", "/api/supervision/tonight"): _r(ALL, "units", "see tonight's checks"),

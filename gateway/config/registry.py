@@ -1,4 +1,4 @@
-"""The registry file: units, staff, residents and their devices (SPEC section 5)."""
+"""The registry file: units, staff, residents and their devices (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ CRITERION_CONSENT: dict[str, tuple[str, ...]] = {
 
 
 class Supervision(StrictModel):
-    """Digital night supervision plan (SPEC section 8)."""
+    """Digital night supervision plan (docs/supervision.md)."""
 
     checks: list[str] = Field(default_factory=list, max_length=24,
                               description='Local check times, "HH:MM"')

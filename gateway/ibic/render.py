@@ -8,9 +8,11 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import cache
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.ibic.catalogue import catalogue
 from gateway.ibic.indicators import DEFINITIONS
@@ -40,6 +42,38 @@ def translator(lang: str) -> Callable[[str], str]:
     """Message lookup for `lang` (Swedish unless "en"); unknown keys show as themselves."""
     table = _messages()["en" if lang == "en" else "sv"]
     return lambda key: table.get(key, key)
+
+
+MONTHS = {"sv": ["jan.", "feb.", "mars", "apr.", "maj", "juni", "juli", "aug.", "sep.",
+                 "okt.", "nov.", "dec."],
+          "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                 "Dec"]}
+
+
+def day_text(iso: str, lang: str) -> str:
+    """A date as people write it: "4 dec. 2026" ("4 Dec 2026")."""
+    try:
+        d = date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    return f"{d.day} {MONTHS['en' if lang == 'en' else 'sv'][d.month - 1]} {d.year}"
+
+
+def stamp_text(iso: str, lang: str, tz: str | None) -> str:
+    """A moment in the site's time zone: "4 dec. 2026 11:58"."""
+    try:
+        ts = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if tz:
+        ts = ts.astimezone(ZoneInfo(tz))
+    return f"{day_text(ts.date().isoformat(), lang)} {ts:%H:%M}"
+
+
+def week_text(label: str, lang: str) -> str:
+    """An ISO week label ("2026-W47") as "v. 47" ("week 47")."""
+    _, _, week = label.partition("-W")
+    return label if not week else (f"week {int(week)}" if lang == "en" else f"v. {int(week)}")
 
 
 def _fmt(value: Any, unit: str | None = None) -> str:
@@ -171,8 +205,9 @@ def followup_html(rep: dict[str, Any], lang: str) -> str:
     t = translator(lang)
     r = rep["resident"]
     body = [f"<h1>{escape(t('r_followup_title'))}: {escape(r['name'])} ({escape(r['id'])})</h1>",
-            f'<p class="meta">{escape(t("r_unit"))}: {escape(r["unit"])} · '
-            f'{escape(t("r_generated"))}: {escape(rep["generated"])}</p>']
+            f'<p class="meta">{escape(t("r_unit"))}: {escape(r.get("unit_name", r["unit"]))} · '
+            f'{escape(t("r_generated"))}: '
+            f'{escape(stamp_text(rep["generated"], lang, rep.get("timezone")))}</p>']
     if rep["action_plan"]:
         body.append(f"<h2>{escape(t('r_action_plan'))}</h2><p>{escape(rep['action_plan'])}</p>")
     body.append(f"<h2>{escape(t('r_needs'))}</h2>")
@@ -198,8 +233,9 @@ def _goal_html(g: dict[str, Any], lang: str, t: Callable[[str], str]) -> str:
     out = [f'<section class="goal" data-goal="{escape(g["id"])}">',
            f"<h3>{escape(g['text'])}</h3>",
            f'<p class="meta">{escape(_area(g["life_area"], lang))} · ICF '
-           f'{escape(_icf(g["icf"], lang))} · {escape(t("r_start"))} {g["start"]} · '
-           f'{escape(t("r_follow_up"))} {g["follow_up"]}</p>',
+           f'{escape(_icf(g["icf"], lang))} · {escape(t("r_start"))} '
+           f'{day_text(g["start"], lang)} · '
+           f'{escape(t("r_follow_up"))} {day_text(g["follow_up"], lang)}</p>',
            f'<p class="status">{escape(t("r_status"))}: {status}</p>']
     rows, charts = [], []
     for s in g["progress"]["indicators"]:
@@ -209,7 +245,8 @@ def _goal_html(g: dict[str, Any], lang: str, t: Callable[[str], str]) -> str:
                      _value(s["current"], t)])
         if s["available"]:
             charts.append(line_chart(_ind_name(s, lang, t),
-                                     [(p["week"], p["value"]) for p in s["points"]],
+                                     [(week_text(p["week"], lang), p["value"])
+                                      for p in s["points"]],
                                      float(s["target"]), s["unit"]))
     out.append(_table([t("r_indicator"), t("r_target"), t("r_current")], rows, {2}))
     out.append(f'<div class="charts">{"".join(charts)}</div>')
@@ -240,9 +277,11 @@ def digital_trial_html(rep: dict[str, Any], lang: str) -> str:
     t = translator(lang)
     r, b, tr = rep["resident"], rep["baseline"], rep["trial"]
     body = [f"<h1>{escape(t('r_trial_title'))}: {escape(r['name'])} ({escape(r['id'])})</h1>",
-            f'<p class="meta">{escape(t("r_generated"))}: {escape(rep["generated"])}</p>']
-    head = ["", f"{t('r_baseline')} {b['first']} – {b['last']}",
-            f"{t('r_trial')} {tr['first']} – {tr['last']}"]
+            f'<p class="meta">{escape(t("r_generated"))}: '
+            f'{escape(stamp_text(rep["generated"], lang, rep.get("timezone")))}</p>']
+    head = ["", f"{t('r_baseline')} {day_text(b['first'], lang)} – "
+                f"{day_text(b['last'], lang)}",
+            f"{t('r_trial')} {day_text(tr['first'], lang)} – {day_text(tr['last'], lang)}"]
     body.append(_table(head, [[escape(t("r_" + k)), escape(_fmt(b[k])), escape(_fmt(tr[k]))]
                               for k in TRIAL_ROWS], {1, 2}))
 
@@ -291,8 +330,9 @@ def unit_html(rep: dict[str, Any], lang: str) -> str:
     """The unit-level report."""
     t = translator(lang)
     body = [f"<h1>{escape(t('r_unit_title'))}</h1>",
-            f'<p class="meta">{escape(t("r_period"))}: {rep["first"]} – {rep["last"]} · '
-            f'{escape(t("r_generated"))}: {escape(rep["generated"])}</p>',
+            f'<p class="meta">{escape(t("r_period"))}: {day_text(rep["first"], lang)} – '
+            f'{day_text(rep["last"], lang)} · {escape(t("r_generated"))}: '
+            f'{escape(stamp_text(rep["generated"], lang, rep.get("timezone")))}</p>',
             f'<p class="note">{escape(t("r_grace").format(days=rep["grace_days"]))}</p>']
     for u in rep["units"]:
         body.append(f"<h2>{escape(u['unit_name'])} ({escape(u['unit'])})"

@@ -28,6 +28,10 @@ def _stamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _unit_name(ibic: IbicService, unit: str) -> str:
+    return next((u.name for u in ibic.registry.units if u.id == unit), unit)
+
+
 def followup_report(ibic: IbicService, res: Resident, until: date | None = None
                     ) -> dict[str, Any]:
     """Individual follow-up of one resident's goals."""
@@ -43,8 +47,9 @@ def followup_report(ibic: IbicService, res: Resident, until: date | None = None
             series["current"] = value
         goals.append({**summary, "progress": progress, "history": history,
                       "linked_alerts": ibic.linked_alerts(res, goal)})
-    return {"report": "followup", "generated": _stamp(),
-            "resident": {"id": res.id, "name": res.name, "unit": res.unit},
+    return {"report": "followup", "generated": _stamp(), "timezone": ibic.config.site.timezone,
+            "resident": {"id": res.id, "name": res.name, "unit": res.unit,
+                         "unit_name": _unit_name(ibic, res.unit)},
             "action_plan": res.action_plan,
             "needs": [n.model_dump(mode="json") for n in needs], "needs_source": needs_source,
             "goals": goals}
@@ -107,7 +112,9 @@ def digital_trial_report(ibic: IbicService, views: SupervisionViews, res: Reside
         goals.append({"id": goal.id, "text": goal.text, "life_area": goal.life_area,
                       "indicators": rows})
     return {"report": "digital_trial", "generated": _stamp(),
-            "resident": {"id": res.id, "name": res.name, "unit": res.unit},
+            "timezone": ibic.config.site.timezone,
+            "resident": {"id": res.id, "name": res.name, "unit": res.unit,
+                         "unit_name": _unit_name(ibic, res.unit)},
             "baseline": _period(views, res, facts, *baseline),
             "trial": _period(views, res, facts, *trial), "goals": goals}
 
@@ -162,7 +169,8 @@ def unit_report(ibic: IbicService, registry: Registry, units: set[str] | None,
                                                  "not_achieved", "active",
                                                  "awaiting_confirmation")}
                            for a, c in sorted(areas.items())}})
-    return {"report": "unit", "generated": _stamp(), "first": first.isoformat(),
+    return {"report": "unit", "generated": _stamp(), "timezone": ibic.config.site.timezone,
+            "first": first.isoformat(),
             "last": last.isoformat(), "grace_days": FOLLOW_UP_GRACE.days, "units": rows}
 
 

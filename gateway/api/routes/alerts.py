@@ -71,10 +71,24 @@ def acknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, A
         raise HTTPException(exc.status, str(exc)) from None
 
 
+@router.post("/{alert_id}/unack")
+def unacknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
+    """Undo one's own acknowledgement within 10 s (a mistaken tap): the alert is open
+    again."""
+    svc = _service(rt)
+    alert = _in_scope(svc, alert_id, staff)
+    rt.store.audit(staff.id, "unacknowledge_alert", alert["resident_id"], f"alert={alert_id}")
+    try:
+        return public(svc.unacknowledge(alert_id, staff.id))
+    except AlertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
 @router.post("/{alert_id}/resolve")
 def resolve(alert_id: int, body: ResolveBody, staff: Authorized,
             rt: RuntimeDep) -> dict[str, Any]:
-    """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical."""
+    """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical
+    (the last two need a note saying what happened)."""
     svc = _service(rt)
     alert = _in_scope(svc, alert_id, staff)
     rt.store.audit(staff.id, "resolve_alert", alert["resident_id"], f"alert={alert_id}")

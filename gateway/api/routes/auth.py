@@ -105,10 +105,27 @@ def stream_ticket(staff: Authorized, rt: RuntimeDep) -> StreamTicket:
     return StreamTicket(ticket=ticket, expires_at=from_ms(expires * 1000))
 
 
-@router.get("/api/auth/me", response_model=Me)
-def me(staff: Authorized) -> Me:
-    """The staff member this token belongs to."""
-    return Me(staff_id=staff.id, role=staff.role, unit=staff.unit)
+class Site(Me):
+    """Who is logged in, and what the pages need to show the site's words and times."""
+
+    unit_name: str | None = Field(None, description="The unit's name, for the header")
+    units: dict[str, str] = Field(default_factory=dict,
+                                  description="Names of the units in the caller's scope")
+    timezone: str = Field(..., description="The site's time zone: every time is shown in it")
+    rooms: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="The registry's own room names {sv, en}; "
+                                          "standard rooms are in the message catalogue")
+
+
+@router.get("/api/auth/me", response_model=Site)
+def me(staff: Authorized, rt: RuntimeDep) -> Site:
+    """The staff member this token belongs to, with their unit's name, the site's time
+    zone and the registry's room names (no personal data)."""
+    names = {u.id: u.name for u in rt.registry.units
+             if staff.unit is None or u.id == staff.unit}
+    return Site(staff_id=staff.id, role=staff.role, unit=staff.unit,
+                unit_name=names.get(staff.unit) if staff.unit else None, units=names,
+                timezone=rt.config.site.timezone, rooms=rt.registry.room_names())
 
 
 @router.get("/api/audit", response_model=list[AuditEntry])

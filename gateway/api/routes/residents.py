@@ -9,12 +9,23 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import RuntimeDep
-from gateway.api.policy import Authorized, resident_in_scope
+from gateway.api.policy import Authorized, resident_in_scope, unit_scope
 from gateway.config.registry import ConsentKind, Resident
 from gateway.runtime import Runtime
 from gateway.storage.store import from_ms
 
 router = APIRouter(prefix="/api/residents", tags=["residents"])
+
+
+@router.get("")
+def list_residents(staff: Authorized, rt: RuntimeDep) -> list[dict[str, Any]]:
+    """The residents in the caller's scope: id, name, unit (for pickers; audited)."""
+    units = unit_scope(staff)
+    rows = [{"id": r.id, "name": r.name, "unit": r.unit} for r in rt.registry.residents
+            if units is None or r.unit in units]
+    rt.store.audit_shown(staff.id, "list_residents", (r["id"] for r in rows),
+                         f"n={len(rows)}")
+    return rows
 
 
 @router.get("/{resident_id}")
