@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench._harness import running_gateway  # noqa: E402
 from tests.homes import SITE  # noqa: E402
 from tests.mqtt_client import Publisher  # noqa: E402
-from tests.test_push import Phone, PushService  # noqa: E402
+from tests.pushing import Phone, PushService  # noqa: E402
 
 
 def registry(residents: int, phones: int) -> dict[str, Any]:

@@ -7,88 +7,26 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import http_ece
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
 from gateway.runtime import Runtime, load_runtime, start_service, stop_service
 from tests.homes import SITE, auth, two_units, write_config
 from tests.mqtt_client import Publisher
-from tests.support import Mosquitto, free_port, wait_for
+from tests.pushing import Phone, PushService
+from tests.support import Mosquitto, wait_for
 
 pytestmark = pytest.mark.broker
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class PushService:
-    """A push service on loopback: records each request; answers with `status` per path."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[dict[str, Any]] = []
-        self.status: dict[str, int] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real push services
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.received.append({"path": self.path,
-                                       "headers": {k.lower(): v for k, v in self.headers.items()},
-                                       "body": body, "at": time.monotonic()})
-                self.send_response(outer.status.get(self.path, 201))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.request_queue_size = 128
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Phone:
-    """A browser's push subscription: its own key pair and auth secret."""
-
-    def __init__(self, service: PushService, name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
-        self.endpoint = f"http://127.0.0.1:{service.port}/push/{name}"
-        self.path = f"/push/{name}"
-
-    def subscription(self) -> dict[str, Any]:
-        public = self.key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(public),
-                                                    "auth": b64(self.auth)}}
-
-    def read(self, body: bytes) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(http_ece.decrypt(
-            body, private_key=self.key, auth_secret=self.auth, version="aes128gcm"))
-        return data
-
-
-@pytest.fixture()
+@pytest.fixture
 def world(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[tuple[Runtime, PushService]]:
     reg = two_units()
     reg["staff"].append({"id": "s-b", "name": "Night nurse B", "unit": "unit-b",
@@ -144,7 +82,7 @@ def test_an_sos_reaches_the_units_phones_encrypted(
     assert data["body"] == "Rum: Sovrum\nKnacka och vänta på svar."
     assert data["url"] == f"/?alert={data['alert_id']}"
     assert "Test Person" not in json.dumps(data)  # no name in a notification
-    with pytest.raises(Exception):
+    with pytest.raises(http_ece.ECEException, match="InvalidTag"):
         b.read(msg["body"])  # another phone cannot read it
     # Low priority alerts are not pushed (battery low is priority 3).
     sos(mosquitto, "bed-0", "battery", 5)

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
+from gateway.api.docs import add_docs
 from gateway.api.headers import SecurityHeaders
 from gateway.api.hostile import HostileInput
 from gateway.api.limiter import LoginLimiter
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 def create_app(rt: Runtime) -> FastAPI:
     """Build the HTTP API for a runtime."""
-    app = FastAPI(title="Tillsyn", version=__version__, docs_url="/docs")
+    app = FastAPI(title="Tillsyn", version=__version__, docs_url=None, redoc_url=None)
+    add_docs(app)
     app.state.runtime = rt
     api = rt.config.api
     app.state.login_limiter = LoginLimiter(rt.store, api.login_failures_per_staff,
@@ -82,6 +84,12 @@ def create_app(rt: Runtime) -> FastAPI:
     def board() -> FileResponse:
         """The night-staff alert board."""
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        """The board's service worker (Web Push), at the root so its scope is the board."""
+        return FileResponse(STATIC / "sw.js", media_type="text/javascript",
+                            headers={"Cache-Control": "no-cache"})
 
     @app.get("/resident", include_in_schema=False)
     def resident_page() -> FileResponse:

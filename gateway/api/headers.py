@@ -8,8 +8,9 @@
 - The API: `default-src 'none'` (JSON needs nothing) and `Cache-Control: no-store`: health
   data and tokens must not stay in browser or proxy caches.
 - Everywhere: `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`.
-- The generated API documentation (/docs, /redoc) loads Swagger UI and ReDoc with an inline
-  start-up script: it gets a policy that allows exactly that and nothing else.
+- The API documentation (/docs, /redoc) is served offline by the gateway (api/docs.py)
+  under the same rule (no inline script); Swagger UI and ReDoc set inline styles and ReDoc
+  runs its search in a blob: worker, which its policy allows.
 """
 
 from __future__ import annotations
@@ -24,24 +25,24 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'")
+            "img-src 'self' data:; connect-src 'self'; worker-src 'self'; "
+            "manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-            "https://fastapi.tiangolo.com https://cdn.redoc.ly; worker-src 'self' blob:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 COMMON = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
           (b"x-frame-options", b"DENY")]
 
 
 def policy_for(path: str) -> tuple[bytes, bool]:
     """(Content-Security-Policy, no-store) of a path."""
-    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+    if path in ("/docs", "/redoc") or path.startswith("/docs-assets/"):
         return DOCS_CSP.encode(), False
     if path.startswith("/api/") or path in ("/healthz", "/metrics", "/openapi.json"):
         return API_CSP.encode(), True
-    return PAGE_CSP.encode(), path in ("/", "/resident", "/reports")
+    return PAGE_CSP.encode(), path in ("/", "/resident", "/reports")  # and /sw.js: cached
 
 
 class SecurityHeaders:

@@ -2,11 +2,13 @@
 // progress charts and the follow-up form for assessors, managers and administrators.
 "use strict";
 const rid = params.get("id") || "";
+const FOLLOW_UP_OPENS_DAYS = 28;  // the follow-up form appears from 28 days before the date
 
 async function goalsAndReport() {
   const card = await (await call("/api/residents/" + encodeURIComponent(rid))).json();
   document.getElementById("name").textContent = card.name + " (" + card.id + ")";
-  document.getElementById("plan").textContent = card.action_plan || "–";
+  document.getElementById("unit").textContent = t("unit") + ": " + unitName(card.unit);
+  document.getElementById("plan").textContent = card.action_plan || t("no_action_plan");
   const goals = await (await call("/api/residents/" + encodeURIComponent(rid) + "/goals")).json();
   let report = null;
   try {
@@ -14,6 +16,7 @@ async function goalsAndReport() {
   } catch (e) { if (e.status !== 403) throw e; }
   const list = document.getElementById("goals");
   list.replaceChildren(...goals.map(g => goalItem(g, report !== null)));
+  document.getElementById("no-goals").hidden = goals.length > 0;
   if (report !== null) {
     document.getElementById("report-section").hidden = false;
     showReport(document.getElementById("report"), report);
@@ -24,18 +27,29 @@ function goalItem(g, canFollowUp) {
   const li = document.getElementById("goal-tpl").content.firstElementChild.cloneNode(true);
   li.dataset.goal = g.id;
   li.querySelector(".goal-text").textContent = g.text;
-  let meta = g.life_area + (g.icf ? " · " + g.icf : "") + " · " + t("r_follow_up") + " " + g.follow_up +
-    " · " + t("r_status") + ": " + t("r_status_" + g.status);
+  let meta = t("area_" + g.life_area) + (g.icf ? " · ICF " + g.icf : "") + " · " + t("r_follow_up") +
+    " " + dateText(g.follow_up) + " · " + t("r_status") + ": " + t("r_status_" + g.status);
   if (g.proposal) meta += " · " + t("r_proposal") + ": " +
     (g.proposal.status ? t("r_status_" + g.proposal.status) : t("r_no_proposal")) + " (" + t("r_awaiting") + ")";
   li.querySelector(".goal-meta").textContent = meta;
   const form = li.querySelector("form");
   for (const el of form.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   form.comment.placeholder = t("res_comment");
-  form.hidden = !canFollowUp;
-  if (g.proposal && g.proposal.status) form.status.value = g.proposal.status;
+  form.comment.setAttribute("aria-label", t("res_comment"));
+  form.status.setAttribute("aria-label", t("res_followup"));
+  // Only near the follow-up date, and nothing chosen for the assessor: a follow-up months
+  // early, or one tap on a preselected "achieved", would be a record nobody meant.
+  const opens = Date.parse(g.follow_up) - FOLLOW_UP_OPENS_DAYS * 86400000;
+  const open = canFollowUp && g.status !== "achieved" && Date.now() >= opens;
+  form.hidden = !open;
+  const later = li.querySelector(".followup-later");
+  later.hidden = !canFollowUp || open;
+  later.textContent = t("followup_from").replace("{date}", dateText(new Date(opens).toISOString()));
+  const save = form.querySelector("button[type=submit]");
+  form.status.addEventListener("change", () => { save.disabled = !form.status.value; });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (!form.status.value) return;
     try {
       await call("/api/residents/" + encodeURIComponent(rid) + "/goals/" + encodeURIComponent(g.id) + "/follow-up",
         {method: "POST", body: JSON.stringify({status: form.status.value, comment: form.comment.value || null})});
@@ -55,17 +69,19 @@ async function riskTrend() {
   if (!r.model) summary.textContent = t("risk_no_model");
   else if (!r.latest) summary.textContent = t("risk_no_score");
   else summary.textContent = t("risk_level") + ": " + t("risk_" + r.latest.level) + " (" +
-    Math.round(r.latest.probability * 100) + " %, " + r.latest.day + ")";
+    Math.round(r.latest.probability * 100) + " %, " + dateText(r.latest.day) + ")";
   // The walking-speed decline test needs no model (docs/fall-risk.md).
   const dec = r.series.filter(s => s.decline).map(s => s.decline);
   const d = dec.length ? dec[dec.length - 1] : null;
   document.getElementById("risk-decline").textContent = !d ? t("risk_decline_unknown") :
     d.flagged ? t("risk_decline_flagged").replace("{drop}", d.drop.toFixed(1))
       .replace("{recent}", Math.round(d.recent)).replace("{usual}", Math.round(d.usual))
-      .replace("{day}", d.day) : t("risk_decline_none").replace("{day}", d.day);
+      .replace("{day}", dateText(d.day)) : t("risk_decline_none").replace("{day}", dateText(d.day));
   if (r.model) document.getElementById("risk-model").textContent = t("risk_model") + " " +
     r.model.version + (r.model.simulated ? " – " + t("risk_simulated") : "");
   const latest = r.latest ? r.latest.factors : [];
+  document.getElementById("risk-factors-box").hidden = !r.latest;
+  if (r.latest && !latest.length) latest.push({sv: t("risk_no_factors"), en: t("risk_no_factors")});
   factors.replaceChildren(...latest.map(f => {
     const li = document.createElement("li");
     li.textContent = lang === "en" ? f.en : f.sv;
@@ -74,9 +90,12 @@ async function riskTrend() {
   const scored = r.series.filter(s => s.probability !== null);
   const speeds = r.series.filter(s => s.walking_speed !== null);
   const th = r.model ? r.model.thresholds : null;
-  charts.replaceChildren(
-    lineChart(t("risk_probability"), scored.map(s => [s.day, s.probability * 100]), th ? th.map(x => x * 100) : [], "%"),
-    lineChart(t("risk_speed"), speeds.map(s => [s.day, s.walking_speed]), [], "cm/s"));
+  // No empty boxes: a chart only where there is something to draw, else one sentence.
+  const figs = [];
+  if (scored.length) figs.push(lineChart(t("risk_probability"), scored.map(s => [s.day, s.probability * 100]), th ? th.map(x => x * 100) : [], "%"));
+  if (speeds.length) figs.push(lineChart(t("risk_speed"), speeds.map(s => [s.day, s.walking_speed]), [], "cm/s"));
+  charts.replaceChildren(...figs);
+  document.getElementById("risk-empty").hidden = figs.length > 0;
 }
 
 function lineChart(title, points, guides, unit) {
@@ -107,10 +126,10 @@ function lineChart(title, points, guides, unit) {
   el("polyline", {points: points.map((p, i) => x(i) + "," + y(p[1])).join(" "), class: "series"});
   el("text", {x: 2, y: y(hi) + 4, class: "axis"}, hi.toFixed(0) + " " + unit);
   el("text", {x: 2, y: y(lo), class: "axis"}, lo.toFixed(0));
-  el("text", {x: L, y: H - 4, class: "axis"}, points[0][0]);
-  el("text", {x: W - 80, y: H - 4, class: "axis"}, points[points.length - 1][0]);
+  el("text", {x: L, y: H - 4, class: "axis"}, dateText(points[0][0]));
+  el("text", {x: W - 90, y: H - 4, class: "axis"}, dateText(points[points.length - 1][0]));
   return fig;
 }
 
 document.getElementById("print").addEventListener("click", () => document.getElementById("report").contentWindow.print());
-loadMessages().then(() => Promise.all([goalsAndReport(), riskTrend()])).catch(showError);
+loadMessages().then(ok => ok && Promise.all([goalsAndReport(), riskTrend()])).catch(showError);
