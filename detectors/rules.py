@@ -1,4 +1,4 @@
-"""Rule detectors (SPEC section 7). Each decides from event time only, so a replayed or
+"""Rule detectors (docs/detectors.md). Each decides from event time only, so a replayed or
 simulated night at 100x speed raises the same alerts as a real one.
 
 Every detector has `observe(obs, ctx)` for observations and `tick(now, ctx)` for

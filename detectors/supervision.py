@@ -1,7 +1,7 @@
 """Digital night supervision, pure part: when checks happen and what they conclude.
 
 `check_instants` turns a plan's local check times into UTC instants for one night, right
-across daylight-saving changes (SPEC section 6): on the night the clocks go back a 02:30
+across daylight-saving changes (docs/supervision.md): on the night the clocks go back a 02:30
 check happens once (the first 02:30); on the night they go forward a 02:30 check, which
 does not exist, happens at 03:00.
 

@@ -1,4 +1,4 @@
-"""Observation kinds (SPEC section 7), in a module of their own: the ingest receiver
+"""Observation kinds (docs/detectors.md), in a module of their own: the ingest receiver
 process decodes with them and starts without importing the configuration models."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Timestamp parsing and the trust rule for device clocks (SPEC section 6)."""
+"""Timestamp parsing and the trust rule for device clocks (docs/devices.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The gateway configuration file (SPEC section 5): one root model built from sections."""
+"""The gateway configuration file (docs/configuration.md): one root model built from sections."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""IBIC: needs, goals, measured indicators, follow-up and reports (SPEC section 9)."""
+"""IBIC: needs, goals, measured indicators, follow-up and reports (docs/ibic.md)."""
