@@ -118,11 +118,14 @@ def replay(
 def demo(
     port: Annotated[int, typer.Option(help="Web UI / API port")] = 8000,
     speed: Annotated[float, typer.Option(help="Night playback speed")] = 120.0,
+    live_sos_after: Annotated[float, typer.Option(
+        min=0, help="Seconds until the live alarm button is pressed")] = 60.0,
 ) -> None:
-    """Private Mosquitto, the gateway on SQLite under ./var, three simulated homes."""
+    """Private Mosquitto, the gateway on SQLite under ./var, three simulated homes and one
+    live alarm button."""
     from gateway.demo import run_demo
 
-    run_demo(Path("var/demo"), port, speed)
+    run_demo(Path("var/demo"), port, speed, live_sos_after)
 
 
 def register(app: typer.Typer) -> None:
