@@ -43,6 +43,7 @@ class ResidentEngine:
         self.detectors.append(self.link)
         # Detectors with time-based conditions (tick runs before every observation).
         self.timed = [d for d in self.detectors if type(d).tick is not Detector.tick]
+        self.instant_rules = [d for d in self.detectors if d.instant]
         self.visits = VisitTracker(settings.staff_credentials)
         self.last_visit: Visit | None = None  # the most recent finished visit
         self.transitions = Transitions()
@@ -52,6 +53,7 @@ class ResidentEngine:
         self.supervisor = Supervisor(settings.resident_id, plan, settings.tz) if plan else None
         self.checks: list[CheckEntry] = []
         self.rises: list[RiseFact] = []
+        self._skip_instant = False
 
     # --- state from outside -----------------------------------------------------------------
 
@@ -68,8 +70,19 @@ class ResidentEngine:
 
     # --- feeding ------------------------------------------------------------------------------
 
-    def observe(self, obs: Observation) -> list[Decision]:
-        """Feed one observation; time-based conditions are checked up to its time first."""
+    def instant(self, obs: Observation) -> list[Decision]:
+        """What the instant rules (sos, fall) decide from this observation alone. Reads no
+        state but the staff visit in progress: safe to call beside `observe`."""
+        ctx = self.ctx
+        out: list[Decision] = []
+        for det in self.instant_rules:
+            out.extend(det.observe(obs, ctx))
+        return self._annotate(out)
+
+    def observe(self, obs: Observation, *, instant: bool = True) -> list[Decision]:
+        """Feed one observation; time-based conditions are checked up to its time first.
+        With `instant=False` the instant rules are left out (the caller ran `instant`)."""
+        self._skip_instant = not instant
         out = self.tick(obs.ts)
         visit = self.visits.observe(obs)
         if visit is not None and visit.end is not None:
@@ -102,8 +115,10 @@ class ResidentEngine:
         ctx.signal = sig
         self.home.observe(obs, sig)
         out: list[Decision] = []
+        skip = self._skip_instant
         for det in self.detectors:
-            out.extend(det.observe(obs, ctx))
+            if not (skip and det.instant):
+                out.extend(det.observe(obs, ctx))
         return out
 
     def seen(self, device_id: str, ts: datetime) -> list[Decision]:

@@ -38,6 +38,9 @@ class Detector:
     """Base: a detector for one resident."""
 
     kind: ClassVar[str]
+    # Decides from the observation alone (no state, no clock): judged the moment an
+    # observation arrives, also while the other rules are still being rebuilt.
+    instant: ClassVar[bool] = False
 
     def __init__(self, settings: ResidentSettings) -> None:
         self.s = settings
@@ -59,6 +62,8 @@ class Detector:
 
 class PushButton(Detector):
     """sos and fall: a `true` from the device raises (the alert layer dedups repeats)."""
+
+    instant = True
 
     def observe(self, obs: Observation, ctx: Context) -> list[Decision]:
         """Raise on a true reading of this kind."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 import threading
@@ -171,15 +172,22 @@ def run(config: ConfigOpt) -> None:
     from gateway.api.app import create_app
     from gateway.api.server import server as api_server
     from gateway.logsetup import setup_logging
-    from gateway.runtime import start_service, stop_service
+    from gateway.runtime import liveness_problems, start_service, stop_service
+    from gateway.watchdog import Watchdog
 
+    faulthandler.enable()  # a hang killed by the watchdog (SIGABRT) leaves its tracebacks
     rt = runtime_or_fail(config)
     setup_logging(rt.config.logging.level, rt.config.logging.json_format)
     start_service(rt)
     server = api_server(create_app(rt), rt.config.api)
+    # Under systemd (Type=notify): ready once the API answers, then watchdog pings while
+    # the gateway is alive (gateway/watchdog.py).
+    watchdog = Watchdog(lambda: liveness_problems(rt), lambda: bool(server.started))
+    watchdog.start()
     try:
         server.run()
     finally:
+        watchdog.stop()
         stop_service(rt)
         rt.store.close()
 

@@ -5,8 +5,10 @@ Least privilege, by topic:
   profile's channels) and read nothing;
 - a bridge account (a zigbee2mqtt instance or a LoRaWAN network server publishing for many
   devices) may publish to the topics of the registered devices under its prefix, nothing else;
-- the gateway account reads every device topic and publishes alerts;
-- a staff account reads only its unit's alert topic (staff without a unit: every unit's).
+- the gateway account reads every device topic and publishes alerts and its own status
+  (`tillsyn/v1/<site>/status`, also its last will);
+- a staff account reads only its unit's alert topic (staff without a unit: every unit's)
+  and the gateway's status.
 
 Two listeners, two pairs of files (deploy/mosquitto/mosquitto.conf): devices, bridges and
 staff connect to the device listener (`passwd`, `acl`), where `use_username_as_clientid`
@@ -91,13 +93,15 @@ def plan_accounts(registry: Registry, library: ProfileLibrary, site: str,
         accounts.append(Account(name, "bridge", write=covered))
         taken.add(name)
     alerts = f"tillsyn/v1/{site}/alerts"
-    accounts.append(Account(GATEWAY_USER, "gateway", read=every, write=[f"{alerts}/#"]))
+    status = f"tillsyn/v1/{site}/status"
+    accounts.append(Account(GATEWAY_USER, "gateway", read=every,
+                            write=[f"{alerts}/#", status]))
     for staff in registry.staff:
         if staff.id in taken or staff.id == GATEWAY_USER:
             raise ConfigError([f"staff id {staff.id!r} is also a device id: MQTT user names "
                                "must be unique"])
         scope = f"{alerts}/{staff.unit}" if staff.unit else f"{alerts}/+"
-        accounts.append(Account(staff.id, "staff", read=[scope]))
+        accounts.append(Account(staff.id, "staff", read=[scope, status]))
     return accounts
 
 

@@ -37,6 +37,10 @@ class Metrics:
                                 registry=r)
         self.queue_depth = Gauge("tillsyn_ingest_queue_depth",
                                  "Messages received but not yet committed", registry=r)
+        self.subscriptions_refused = Counter(
+            "tillsyn_mqtt_subscriptions_refused",
+            "Device topic subscriptions the broker refused (SUBACK failure; the ACL?)",
+            registry=r)
         self.mqtt_connected = Gauge("tillsyn_mqtt_connected", "1 when connected to the broker",
                                     registry=r)
         self.sessions_lost = Counter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.alerting.publisher import AlertPublisher
 from gateway.alerting.runner import DetectorRunner
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
@@ -23,6 +23,7 @@ from gateway.ingest.pipeline import Pipeline
 from gateway.ingest.router import Router
 from gateway.ingest.service import IngestService
 from gateway.metrics import Metrics
+from gateway.mqtt.outbound import Outbound
 from gateway.occupancy.absences import AbsenceService
 from gateway.occupancy.views import OccupancyViews
 from gateway.privacy import prune
@@ -54,7 +55,7 @@ class Runtime:
     ingest: IngestService | None = None
     alerts: AlertService | None = None
     detectors: DetectorRunner | None = None
-    publisher: AlertPublisher | None = None
+    publisher: Outbound | None = None
     journal: Journal | None = None
     absences: AbsenceService | None = None
     push: PushSender | None = None
@@ -114,7 +115,7 @@ def load_runtime(config_path: Path | str, *, migrate: bool = True) -> Runtime:
 def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
     """Alert service, detector runner and the MQTT alert publisher for a runtime."""
     if publish:
-        rt.publisher = AlertPublisher(rt.config.mqtt, rt.config.site.id)
+        rt.publisher = Outbound(rt.config.mqtt, rt.config.site.id)
     rt.alerts = AlertService(rt.store, rt.registry,
                              escalation_seconds=rt.config.site.alerts.escalation_seconds,
                              publish=rt.publisher)
@@ -153,9 +154,12 @@ def start_service(rt: Runtime) -> None:
     rt.publisher.start()
     if rt.push is not None:
         rt.push.start()
-    rt.detectors.start()
+    # Ingest runs from the start: the instant rules judge new observations at once while
+    # the other rules are rebuilt from the stored ones (gateway/alerting/runner.py).
+    rt.detectors.prepare()
     ingest.on_committed = committed_to(rt.detectors.feed, start_timeseries(rt))
     ingest.start()
+    rt.detectors.start()
     start_jobs(rt)
 
 
@@ -206,6 +210,24 @@ def committed_to(feed: Committed, sink: InfluxSink | None) -> Committed:
         feed(observations, status)
 
     return committed
+
+
+DETECTOR_STALL_S = 15.0
+
+
+def liveness_problems(rt: Runtime) -> list[str]:
+    """Why this gateway is not alive (empty when it is): what the systemd watchdog and the
+    SCAIP heartbeat go by. Ingest's writers run and come round, the database answers, the
+    detector clock ticks. A broker that is down is not the gateway's fault and does not
+    count (it is on /healthz and the status topic)."""
+    problems = [p for ingest in rt.ingests() for p in ingest.problems()]
+    if not rt.store.ping():
+        problems.append("database unreachable")
+    if rt.detectors is not None:
+        stalled = time.monotonic() - rt.detectors.last_tick
+        if stalled > max(DETECTOR_STALL_S, 5 * rt.detectors.tick_seconds):
+            problems.append(f"detector clock stopped {stalled:.0f} s ago")
+    return problems
 
 
 def apply_retention(rt: Runtime) -> dict[str, int]:

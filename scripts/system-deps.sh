@@ -13,6 +13,11 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # The time-series export test writes to a private VictoriaMetrics (InfluxDB v2 write API).
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+# The alarm-centre tests: Kamailio as SIP proxy with digest auth, SIPp as the centre.
+command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+# The systemd unit is checked with systemd's own verifier.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ "${#need[@]}" -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -eq 0 ]; then
   echo "installing from apt: ${need[*]}"
@@ -20,7 +25,7 @@ if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the packaged services; Tillsyn runs its own private instances.
-  systemctl disable --now mosquitto victoria-metrics >/dev/null 2>&1 || true
+  systemctl disable --now mosquitto victoria-metrics kamailio >/dev/null 2>&1 || true
 else
   echo "missing system packages; install them with:" >&2
   echo "  sudo apt-get install -y ${need[*]}" >&2

@@ -29,17 +29,20 @@ def health(api_port: int, timeout: float = 1.0) -> dict[str, Any]:
 class GatewayProcess:
     """A gateway process for a config file."""
 
-    def __init__(self, config: Path, api_port: int, log: Path) -> None:
+    def __init__(self, config: Path, api_port: int, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.config = config
         self.api_port = api_port
         self.log = log
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_connected: bool = True) -> None:
         with self.log.open("ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway", "run", "--config", str(self.config)],
-                stdout=logf, stderr=logf, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                stdout=logf, stderr=logf,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         if wait_connected:
             wait_for(lambda: self.health().get("mqtt_connected") is True, 60,
                      what="gateway healthy")
@@ -51,6 +54,11 @@ class GatewayProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+
+    def signal(self, sig: int) -> None:
+        """Send a signal to the gateway's main process (SIGSTOP: it hangs)."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -52,7 +52,8 @@ def test_login_gives_a_token_that_works_and_expires(
     body = r.json()
     assert (body["staff_id"], body["role"], body["unit"]) == ("s-17", "night_staff", "unit-a")
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
-    assert me.json() == {"staff_id": "s-17", "role": "night_staff", "unit": "unit-a"}
+    who = me.json()
+    assert (who["staff_id"], who["role"], who["unit"]) == ("s-17", "night_staff", "unit-a")
     expired = create_token(rt.token_secret(), "s-17", -1)
     r = client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and r.json()["detail"] == "token expired"

@@ -319,3 +319,20 @@ def test_kubernetes_config_passes_check_config(tmp_path: Path) -> None:
     path.write_text(text.replace("shared_group:", "# shared_group:"))
     result = tillsyn("check-config", str(path))
     assert result.returncode == 2 and "shared_group" in result.stderr
+
+
+def test_systemd_unit_is_valid_and_uses_the_watchdog(tmp_path: Path) -> None:
+    """deploy/systemd/tillsyn.service through systemd's own checker (with the install path
+    pointed at an executable that exists here), and the settings the watchdog needs."""
+    unit = (ROOT / "deploy" / "systemd" / "tillsyn.service").read_text()
+    settings = dict(line.split("=", 1) for line in unit.splitlines()
+                    if "=" in line and not line.startswith("#"))
+    assert settings["Type"] == "notify" and settings["NotifyAccess"] == "main"
+    assert int(settings["WatchdogSec"]) >= 10 and settings["Restart"] == "always"
+    copy = tmp_path / "tillsyn.service"
+    copy.write_text(unit.replace("/opt/tillsyn/.venv/bin/tillsyn", "/bin/true"))
+    r = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True,
+                       text=True)
+    problems = [line for line in (r.stdout + r.stderr).splitlines()
+                if "tillsyn.service" in line and "Documentation" not in line]
+    assert problems == [], problems

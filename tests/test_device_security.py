@@ -77,14 +77,16 @@ def test_acl_gives_each_account_only_its_own_topics(tmp_path: Path) -> None:
     bridge = acl["z2m-home"]
     assert "topic write zigbee2mqtt/door-1" in bridge
     assert not any("owntracks" in line or "tillsyn/v1" in line for line in bridge)
-    assert acl["s-17"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-a"]
-    assert acl["s-b"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-b"]
-    assert acl["s-admin"] == [f"topic read tillsyn/v1/{SITE}/alerts/+"]
+    status = f"topic read tillsyn/v1/{SITE}/status"  # everyone may watch the gateway live
+    assert acl["s-17"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-a", status]
+    assert acl["s-b"] == [f"topic read tillsyn/v1/{SITE}/alerts/unit-b", status]
+    assert acl["s-admin"] == [f"topic read tillsyn/v1/{SITE}/alerts/+", status]
     # The gateway's account is on the gateway listener only, alone.
     assert "tillsyn-gateway" not in acl
     assert list(_acl_blocks(tmp_path, "acl-gateway")) == ["tillsyn-gateway"]
     gw = _acl_blocks(tmp_path, "acl-gateway")["tillsyn-gateway"]
     assert f"topic write tillsyn/v1/{SITE}/alerts/#" in gw
+    assert f"topic write tillsyn/v1/{SITE}/status" in gw  # its status and last will
     assert "topic read zigbee2mqtt/lock-1" in gw
     mode = (tmp_path / "creds" / "credentials.csv").stat().st_mode & 0o777
     assert mode == 0o600

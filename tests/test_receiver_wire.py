@@ -132,7 +132,7 @@ def test_receiver_process_starts_without_the_configuration_models(tmp_path: Path
     pipeline = Pipeline(Router(Registry.model_validate(registry(2)), load_profiles()))
     args = tmp_path / "args.pickle"
     args.write_bytes(pickle.dumps((ClientSettings.of(mqtt), pipeline)))
-    code = ("import pickle, sys; import gateway.ingest.receiver, gateway.ingest.wire_client; "
+    code = ("import pickle, sys; import gateway.ingest.receiver, gateway.mqtt.wire_client; "
             f"cfg, pipeline = pickle.loads(open({str(args)!r}, 'rb').read()); "
             "print(cfg.client_id, len(pipeline.router), 'pydantic' in sys.modules, "
             "'gateway.config' in sys.modules)")

@@ -137,7 +137,7 @@ def test_json_logs_from_every_process(mosquitto: Mosquitto, tmp_path: Path) -> N
     lines = [ln for ln in (tmp_path / "gw.log").read_text().splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]  # every line is JSON
     loggers = {r["logger"] for r in records}
-    assert "gateway.ingest.wire_client" in loggers  # the receiver process's lines too
+    assert "gateway.mqtt.wire_client" in loggers  # the receiver process's lines too
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.ingest import wire
+from gateway.mqtt import wire
 
 
 def test_connect_packet_matches_the_standard() -> None:

@@ -11,6 +11,13 @@ already alerted for, so an alert whose observation was committed just before a c
 still raised after the restart, once. The event clock survives the restart: the newest
 stored observation's event time plus the wall time since it was received.
 
+No alert waits on that rebuild. Ingest runs from the start; the instant rules (sos, fall:
+they decide from the observation alone) judge every committed observation the moment it
+arrives, before and during the rebuild, outside the engines' lock. Live batches that
+arrive during the rebuild are kept in order and fed to the engines (without the instant
+rules, which already ran) once the replay of what came before them is done, so a
+condition cannot be raised twice. Escalation runs on its own clock meanwhile.
+
 Digital night checks run inside the engines on the same clock; their journal entries are
 handed to the supervision journal after each feed and tick.
 """
@@ -85,6 +92,13 @@ class DetectorRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rebuild_thread: threading.Thread | None = None
+        # Live batches committed while the startup rebuild runs (fed after it, in order).
+        self._pending: list[tuple[list[Observation], dict[str, dict[str, Any]]]] | None = None
+        self._pending_lock = threading.Lock()
+        self._upto_id: int | None = None
+        self.rebuilt = threading.Event()  # set once the startup rebuild is done
+        self.last_tick = time.monotonic()  # the watchdog's sign that the clock is alive
         self.refresh_planned()
 
     # --- clock ----------------------------------------------------------------------------
@@ -97,9 +111,17 @@ class DetectorRunner:
         ts, wall = last
         return ts + timedelta(seconds=time.monotonic() - wall)
 
+    @property
+    def rebuilding(self) -> bool:
+        """Whether the startup rebuild is still running."""
+        return self._pending is not None
+
     def occupancy(self, resident_id: str) -> dict[str, Any]:
         """The resident's occupancy now: state, source, since, and why when unknown."""
         now = self.now_for(resident_id)
+        if self.rebuilding:  # not known until the engines have caught up (never a wait)
+            return {"state": "unknown", "source": None, "since": None, "planned": None,
+                    "reason": "detectors_rebuilding", "at": now.isoformat()}
         with self._lock:
             occ = self.engines[resident_id].occupancy.at(now)
         return {"state": occ.state, "source": occ.source,
@@ -117,15 +139,34 @@ class DetectorRunner:
     # --- feeding --------------------------------------------------------------------------
 
     def feed(self, rows: list[dict[str, Any]], seen: dict[str, dict[str, Any]]) -> None:
-        """Committed observations (dicts as stored) and device last-seen entries."""
+        """Committed observations (dicts as stored) and device last-seen entries. The
+        instant rules judge them at once; the engines take them when not rebuilding."""
+        batch = [_obs(r) for r in rows]
+        instant = self._instant(batch)
+        if instant:
+            self.alerts.handle(instant)
+        with self._pending_lock:
+            if self._pending is not None:
+                self._pending.append((batch, seen))
+                return
         with self._lock:
-            decisions, checks, facts = self._observe([_obs(r) for r in rows], seen)
+            decisions, checks, facts = self._observe(batch, seen, instant=False)
         self._deliver(decisions, checks, facts)
 
-    def _observe(self, batch: list[Observation], seen: dict[str, dict[str, Any]]
-                 ) -> tuple[list[Decision], list[CheckEntry], Facts]:
+    def _instant(self, batch: list[Observation]) -> list[Decision]:
+        owned = self.owned
+        out: list[Decision] = []
+        for obs in batch:
+            engine = self.engines.get(obs.resident_id)
+            if engine is not None and (owned is None or obs.resident_id in owned):
+                out.extend(engine.instant(obs))
+        return out
+
+    def _observe(self, batch: list[Observation], seen: dict[str, dict[str, Any]], *,
+                 instant: bool = True) -> tuple[list[Decision], list[CheckEntry], Facts]:
         """Feed observations, then last-seen entries, to the owned engines (the caller
-        holds the lock); the decisions and journal entries they gave."""
+        holds the lock); the decisions and journal entries they gave (those of the instant
+        rules too unless `instant` is False)."""
         decisions: list[Decision] = []
         fed: dict[str, ResidentEngine] = {}  # only engines fed an observation tick checks
         owned = self.owned
@@ -142,7 +183,7 @@ class DetectorRunner:
             if prev is None or obs.ts >= prev[0]:
                 self._clock[obs.resident_id] = (obs.ts, time.monotonic())
             before = engine.visits.in_progress()
-            decisions.extend(engine.observe(obs))
+            decisions.extend(engine.observe(obs, instant=instant))
             self._visit_change(obs.resident_id, before, engine)
         for entry in seen.values():
             engine = self.engines.get(entry["resident_id"])
@@ -154,12 +195,12 @@ class DetectorRunner:
         return decisions, self._take_checks(fed.values()), self._take_facts(fed.values())
 
     def _deliver(self, decisions: list[Decision], checks: list[CheckEntry],
-                 facts: Facts = ([], [])) -> None:
+                 facts: Facts = ([], []), *, replay: bool = False) -> None:
         if facts[0] or facts[1]:
             self.facts.record(*facts)
         if decisions:
-            self.alerts.handle(decisions)
-        self._record(checks)
+            self.alerts.handle(decisions, replay=replay)
+        self._record(checks, late=replay)
 
     @staticmethod
     def _take_checks(engines: Iterable[ResidentEngine]) -> list[CheckEntry]:
@@ -197,9 +238,9 @@ class DetectorRunner:
                     self._planned[rid] = items
                     self.engines[rid].set_planned(items)
 
-    def _record(self, checks: list[CheckEntry]) -> None:
+    def _record(self, checks: list[CheckEntry], *, late: bool = False) -> None:
         if checks and self.journal is not None:
-            self.journal.record(checks, late=self.alerts.replaying)
+            self.journal.record(checks, late=late)
 
     def set_plan(self, resident_id: str, plan: Plan | None) -> None:
         """A changed plan takes effect from the next check time."""
@@ -228,7 +269,11 @@ class DetectorRunner:
                                     to_ms(end.end))
 
     def tick(self) -> None:
-        """Advance every engine to its event clock."""
+        """Advance every engine to its event clock (escalation only, while rebuilding)."""
+        self.last_tick = time.monotonic()
+        if self.rebuilding:
+            self.alerts.escalate_due()
+            return
         self._ticks += 1
         if self._ticks % PLANNED_REFRESH_TICKS == 0:
             self.refresh_planned()
@@ -308,30 +353,44 @@ class DetectorRunner:
         changes: list[OccupancyChange] = []
         rises: list[RiseFact] = []
         replayed = 0
-        self.alerts.replaying = True
-        try:
-            with self._lock:
-                for part in self.store.stream_rows(q, REBUILD_CHUNK):
-                    d, c, f = self._observe([Observation(r[0], r[1], r[2], r[3],
-                                                         from_ms(r[4]), r[5])
-                                             for r in part], {})
-                    decisions += d
-                    checks += c
-                    changes += f[0]
-                    rises += f[1]
-                    replayed += len(part)
-                d, c, f = self._observe([], links)
-            self._deliver(decisions + d, checks + c, (changes + f[0], rises + f[1]))
-        finally:
-            self.alerts.replaying = False
+        with self._lock:
+            for part in self.store.stream_rows(q, REBUILD_CHUNK):
+                d, c, f = self._observe([Observation(r[0], r[1], r[2], r[3],
+                                                     from_ms(r[4]), r[5])
+                                         for r in part], {})
+                decisions += d
+                checks += c
+                changes += f[0]
+                rises += f[1]
+                replayed += len(part)
+            d, c, f = self._observe([], links)
+        self._deliver(decisions + d, checks + c, (changes + f[0], rises + f[1]), replay=True)
         with self._lock:
             for rid, clock in clocks.items():
                 self._clock[rid] = (clock, time.monotonic())
                 sup = self.engines[rid].supervisor if rid in self.engines else None
                 if sup is not None:
                     sup.started = clock  # checks due before now were missed: late
-        log.info("detectors rebuilt from %d observations of the last %d h (%s residents)",
-                 replayed, REBUILD_HOURS, "all" if residents is None else len(residents))
+        live = self._catch_up()
+        log.info("detectors rebuilt from %d observations of the last %d h (%s residents); "
+                 "%d live observations that came meanwhile fed after them", replayed,
+                 REBUILD_HOURS, "all" if residents is None else len(residents), live)
+
+    def _catch_up(self) -> int:
+        """Feed the live batches kept during the rebuild, in order, until none is left;
+        then live batches go straight to the engines again."""
+        fed = 0
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    self._pending = None
+                    return fed
+                batches, self._pending = self._pending, []
+            for batch, seen in batches:
+                with self._lock:
+                    d, c, f = self._observe(batch, seen, instant=False)
+                self._deliver(d, c, f)
+                fed += len(batch)
 
     def _restore_facts(self, residents: set[str] | None, since: datetime) -> None:
         """Occupancy as it was when the replay window starts, and the rises of the last
@@ -362,15 +421,42 @@ class DetectorRunner:
         return {rid: from_ms(ts) + max(timedelta(0), wall - from_ms(received))
                 for rid, ts, received in conn.execute(q)}
 
-    def start(self, *, rebuild: bool = True) -> None:
-        """Rebuild (unless residents are adopted later), then tick in the background."""
+    def prepare(self) -> None:
+        """Before ingest starts: remember where the stored observations end (the rebuild
+        replays up to there) and keep live batches until it is done."""
+        with self.store.engine.connect() as conn:
+            upto = conn.execute(select(func.max(observations.c.id))).scalar()
+        self._upto_id = int(upto) if upto is not None else 0
+        with self._pending_lock:
+            self._pending = []
+
+    def start(self, *, rebuild: bool = True, wait: bool = False) -> None:
+        """Rebuild in the background (unless residents are adopted later) and tick; with
+        `wait`, return once the rebuild is done."""
         if rebuild:
-            self.rebuild()
+            if self._pending is None:
+                self.prepare()
+            self._rebuild_thread = threading.Thread(target=self._rebuild_at_start,
+                                                    name="tillsyn-rebuild", daemon=True)
+            self._rebuild_thread.start()
         else:
             self.owned = set()
+            self.rebuilt.set()
         self._thread = threading.Thread(target=self._run, name="tillsyn-detectors",
                                         daemon=True)
         self._thread.start()
+        if wait:
+            self.rebuilt.wait()
+
+    def _rebuild_at_start(self) -> None:
+        try:
+            self.rebuild(upto_id=self._upto_id)
+        except Exception:
+            # The engines run on what was rebuilt so far; the live feed must not stall.
+            log.exception("detector rebuild failed; continuing with live data")
+            self._catch_up()
+        finally:
+            self.rebuilt.set()
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_seconds):
@@ -384,3 +470,5 @@ class DetectorRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._rebuild_thread is not None:
+            self._rebuild_thread.join(timeout=5)

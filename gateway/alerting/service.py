@@ -90,7 +90,6 @@ class AlertService:
         self._units = {u.id: u for u in registry.units}
         # While detectors are rebuilt from stored observations after a restart, a raise is
         # skipped if an alert for the same condition already covers its event time.
-        self.replaying = False
         # Open, not yet escalated alerts as last delivered: if the database is unreachable
         # when one falls due, its escalation is still sent, from here.
         self._watch: dict[int, dict[str, Any]] = {}
@@ -104,23 +103,26 @@ class AlertService:
             return res.alerts.escalation_seconds  # the site's otherwise (config/resident.py)
         return self.default_escalation_s
 
-    def handle(self, decisions: list[Decision]) -> list[int]:
-        """Apply detector decisions; returns ids of alerts opened."""
+    def handle(self, decisions: list[Decision], *, replay: bool = False) -> list[int]:
+        """Apply detector decisions (`replay`: from the rebuild after a restart); returns
+        ids of alerts opened."""
         opened = []
         for d in decisions:
             if d.resident_id not in self._residents:
                 continue
             if d.action == "raise":
-                alert_id = self.raise_alert(d)
+                alert_id = self.raise_alert(d, replay=replay)
                 if alert_id is not None:
                     opened.append(alert_id)
             else:
                 self._condition_cleared(d)
         return opened
 
-    def raise_alert(self, d: Decision) -> int | None:
+    def raise_alert(self, d: Decision, *, replay: bool = False) -> int | None:
         """Open an alert unless one for the same condition is still unresolved; a more
-        urgent raise of an unresolved condition raises its priority instead."""
+        urgent raise of an unresolved condition raises its priority instead. A replayed
+        decision is skipped when an alert of the same condition was raised for it or for
+        something later."""
         res = self._residents[d.resident_id]
         key = condition_key(d)
         now = now_ms()
@@ -135,7 +137,7 @@ class AlertService:
             else:
                 upgraded = None
                 event_ms = to_ms(d.ts)
-                if self.replaying:
+                if replay:
                     covered = conn.execute(
                         select(alerts.c.id).where(alerts.c.key == key)
                         .where(alerts.c.event_ms >= event_ms)).first()

@@ -51,6 +51,14 @@ class Health(BaseModel):
     timeseries: bool | None = Field(
         None, description="Time-series export working (null: not configured or no write yet); "
                           "does not make the gateway degraded, the database is the record")
+    mqtt_subscriptions_refused: int = Field(
+        0, description="Device topic subscriptions the broker refused on the current "
+                       "connection (its ACL): messages on them never arrive. Makes the "
+                       "gateway degraded")
+    detectors_rebuilding: bool = Field(
+        False, description="The timed rules are still being rebuilt from the stored "
+                           "observations after a start (sos and fall are judged meanwhile); "
+                           "does not make the gateway degraded")
     worker: str | None = Field(None, description="This worker's id (scale.enabled)")
     slots: list[int] | None = Field(None, description="MQTT session slots held here")
     partitions: list[int] | None = Field(None, description="Resident partitions held here")

@@ -28,7 +28,7 @@ class MqttConfig(StrictModel):
     protocol: Literal["3.1.1", "5"] = Field(
         "3.1.1",
         description="MQTT protocol version. 3.1.1 is the default: the receiver process then "
-                    "uses Tillsyn's own subscriber (gateway/ingest/wire.py): about 30,000 "
+                    "uses Tillsyn's own subscriber (gateway/mqtt/wire.py): about 30,000 "
                     "msg/s committed, where paho-mqtt alone read MQTT 5 at about 7,800 "
                     "(docs/performance.md); shared subscriptions work with both on "
                     "Mosquitto, EMQX and HiveMQ")

@@ -21,18 +21,15 @@ from gateway.config.gateway import MqttConfig
 from gateway.errors import Fenced, StorageError
 from gateway.ingest import pipe
 from gateway.ingest.pipeline import Pipeline, Prepared
-from gateway.ingest.receiver import (
-    CLOSED_BY_BROKER,
-    SESSION_TAKEN_OVER,
-    ProcessReceiver,
-    ThreadReceiver,
-)
+from gateway.ingest.receiver import ProcessReceiver, ThreadReceiver
 from gateway.ingest.router import Router
 from gateway.ingest.settings import ClientSettings
 from gateway.metrics import Metrics
+from gateway.mqtt.reasons import CLOSED_BY_BROKER, SESSION_TAKEN_OVER, SUBSCRIBE_REFUSED
 from gateway.storage.store import Store
 
 log = logging.getLogger(__name__)
+WRITER_STALL_S = 20.0
 T = TypeVar("T")
 
 # A redelivered message can only be one of the last in-flight-window messages committed
@@ -67,11 +64,13 @@ class IngestService:
         self._writer: threading.Thread | None = None
         self.connected = False
         self.db_ok = True
+        self.writer_beat = time.monotonic()  # each turn of the writer loop
         self.last_commit_ms = 0
         self.last_lag_s = 0.0
         self.committed_messages = 0
         self.delivered_messages = 0
         self.sessions_lost = 0  # reconnects that found no session at the broker
+        self.subscriptions_refused = 0  # on the current connection (SUBACK failures)
         self.disconnects: deque[tuple[float, str]] = deque()  # recent (time, reason)
         self._expect_session = False  # a session should exist (we connected or committed)
         # Several workers: (slot lease name, worker id); commits only while it is held.
@@ -94,6 +93,11 @@ class IngestService:
 
     def _connection(self, generation: int, up: bool, session_present: bool,
                     reason: str = "") -> None:
+        if up and reason.startswith(SUBSCRIBE_REFUSED):
+            n = int(reason.split(":", 1)[1])
+            self.subscriptions_refused += n
+            self.metrics.subscriptions_refused.inc(n)
+            return
         if not up and reason:
             now = time.monotonic()
             self.disconnects.append((now, reason))
@@ -118,6 +122,7 @@ class IngestService:
                       "the gateway was disconnected may be lost (check the broker's "
                       "persistence and session expiry)", self.client_id)
         if up:
+            self.subscriptions_refused = 0
             self._expect_session = True
             # Messages queued from the previous connection will be redelivered by the
             # broker; the writer drops them (generation check) rather than handling twice.
@@ -178,8 +183,19 @@ class IngestService:
         self._taken += n
         return runs
 
+    def problems(self) -> list[str]:
+        """Why this ingest is not alive (empty when it is): the writer has stopped, or has
+        not come round for WRITER_STALL_S (a commit that does not come back)."""
+        if self._writer is None or not self._writer.is_alive():
+            return ["ingest writer stopped"]
+        stalled = time.monotonic() - self.writer_beat
+        if stalled > WRITER_STALL_S:
+            return [f"ingest writer stuck for {stalled:.0f} s"]
+        return []
+
     def _write_loop(self) -> None:
         while not self._stop.is_set():
+            self.writer_beat = time.monotonic()
             runs = self._take()
             self.metrics.queue_depth.set(self.queue_depth())
             if not runs:

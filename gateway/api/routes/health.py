@@ -23,7 +23,8 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
     lag = max((i.last_lag_s for i in ingests), default=0.0)
     depth = sum(i.queue_depth() for i in ingests)
     takeover = any(i.takeover_suspected() for i in ingests)
-    ok = db and (not running or connected) and not takeover
+    refused = sum(i.subscriptions_refused for i in ingests)
+    ok = db and (not running or connected) and not takeover and not refused
     if not ok:
         response.status_code = 503
     worker = rt.worker
@@ -31,8 +32,9 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
                   ingest_lag_seconds=float(lag), queue_depth=depth,
                   devices_registered=sum(len(r.devices) for r in rt.registry.residents),
                   mqtt_sessions_lost=sum(i.sessions_lost for i in ingests),
-                  mqtt_takeover_suspected=takeover,
+                  mqtt_takeover_suspected=takeover, mqtt_subscriptions_refused=refused,
                   timeseries=None if rt.timeseries is None else rt.timeseries.up,
+                  detectors_rebuilding=rt.detectors is not None and rt.detectors.rebuilding,
                   worker=None if worker is None else worker.worker_id,
                   slots=None if worker is None else sorted(worker.slots),
                   partitions=None if worker is None else sorted(worker.partitions))

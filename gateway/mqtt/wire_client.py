@@ -23,15 +23,16 @@ import ssl
 import time
 from collections.abc import Callable
 
-from gateway.ingest import pipe, wire
+from gateway.ingest import pipe
 from gateway.ingest.pipeline import Prepared, RawMessage
 from gateway.ingest.settings import ClientSettings
+from gateway.mqtt import wire
+from gateway.mqtt.reasons import refused_reason
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 18
 BATCH = 2000
-CONNECT_TIMEOUT = 10.0
 
 
 class Stop(Exception):
@@ -44,6 +45,8 @@ class Refused(Exception):
 
 class WireSession:
     """Run the connection until told to stop."""
+
+    connect_timeout = 10.0  # seconds to wait for the CONNACK (and for a socket read)
 
     def __init__(self, cfg: ClientSettings, topics: list[str],
                  conn: multiprocessing.connection.Connection,
@@ -99,7 +102,7 @@ class WireSession:
 
     def _open(self) -> socket.socket:
         cfg = self.cfg
-        sock = socket.create_connection((cfg.host, cfg.port), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection((cfg.host, cfg.port), timeout=self.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if cfg.tls:
             context = ssl.create_default_context(cafile=cfg.ca_file)
@@ -117,11 +120,14 @@ class WireSession:
                                         password=cfg.password if cfg.password else None))
         publishes: list[wire.Publish] = []
         others: list[tuple[int, bytes]] = []
-        deadline = time.monotonic() + CONNECT_TIMEOUT
+        deadline = time.monotonic() + self.connect_timeout
         while not others:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no CONNACK within 10 s")
-            self._read(publishes, others)
+            try:
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+                self._read(publishes, others)
+            except TimeoutError:
+                raise TimeoutError(f"no CONNACK within {self.connect_timeout:g} s") from None
         kind, body = others.pop(0)
         if kind != wire.CONNACK:
             raise wire.ProtocolError(f"expected CONNACK, got packet type {kind}")
@@ -135,7 +141,7 @@ class WireSession:
         for n, chunk in enumerate(wire.subscription_chunks(self.topics, cfg.shared_group)):
             self._write(wire.subscribe_packet(n % 65535 + 1, chunk))
         log.info("subscribed to %d device topics", len(self.topics))
-        sock.settimeout(CONNECT_TIMEOUT)
+        sock.settimeout(self.connect_timeout)
         self._others(others)
         return publishes
 
@@ -173,6 +179,8 @@ class WireSession:
                 if refused:
                     log.error("the broker refused %d topic subscriptions (SUBACK %d): check "
                               "the ACL for client %s", refused, packet_id, self.cfg.client_id)
+                    self._send(pipe.control_frame(("state", self.generation, True, True,
+                                                   refused_reason(refused))))
             elif kind != wire.PINGRESP:
                 raise wire.ProtocolError(f"unexpected packet type {kind} from the broker")
 
