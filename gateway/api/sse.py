@@ -60,13 +60,14 @@ def sse_response(request: Request, broadcast: Broadcast, start: int, event: str,
             while not await request.is_disconnected():
                 wake.clear()
                 items = await run_in_threadpool(fetch, last)
+                for item in items:
+                    last = id_of(item)
+                    yield f"id: {last}\nevent: {event}\ndata: {json.dumps(item)}\n\n"
+                # Audited right after sending (a write: it must not hold up an alarm).
                 new = sorted({str(r) for r in map(resident_of, items) if r} - seen)
                 if new and shown is not None:
                     seen.update(new)
                     await run_in_threadpool(shown, new)
-                for item in items:
-                    last = id_of(item)
-                    yield f"id: {last}\nevent: {event}\ndata: {json.dumps(item)}\n\n"
                 if not items:
                     try:
                         await asyncio.wait_for(wake.wait(), timeout=KEEP_ALIVE_S)

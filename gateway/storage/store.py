@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import Fenced, StorageError
 from gateway.ingest.pipeline import BatchRows
-from gateway.storage.engine import make_engine
+from gateway.storage.engine import WalCheckpointer, make_engine
 from gateway.storage.schema import (
     audit_log,
     consent_changes,
@@ -116,11 +116,17 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        file_db = url.startswith("sqlite:///") and ":memory:" not in url
+        self.engine: Engine = make_engine(url, autocheckpoint=not file_db)
+        self.checkpointer = WalCheckpointer(self.engine) if file_db else None
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         self._sql_cache: dict[str, str] | None = None
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (SQLite: after a last checkpoint)."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
     def ping(self) -> bool:
