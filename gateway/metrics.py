@@ -66,6 +66,16 @@ class Metrics:
             registry=r)
         self.push_subscriptions = Gauge("tillsyn_push_subscriptions",
                                         "Phones subscribed to Web Push", registry=r)
+        self.scaip_messages = Counter(
+            "tillsyn_scaip_messages", "SCAIP requests answered, by centre and result: "
+            "accepted, rejected, busy, unreachable (all but accepted are retried)",
+            ["centre", "result"], registry=r)
+        self.scaip_heartbeats = Counter(
+            "tillsyn_scaip_heartbeats", "SCAIP heartbeats by centre and result: accepted, "
+            "failed, withheld (the gateway was not well)", ["centre", "result"], registry=r)
+        self.scaip_pending = Gauge("tillsyn_scaip_pending",
+                                   "SCAIP requests waiting for the centre to accept them",
+                                   ["centre"], registry=r)
         self.db_ok = Gauge("tillsyn_database_ok", "1 when the last commit succeeded", registry=r)
         self.db_ok.set(1)
         self.retention_deleted = Counter("tillsyn_retention_deleted",

@@ -32,6 +32,9 @@ from gateway.privacy import prune
 from gateway.profiles.loader import ProfileLibrary, check_registry, load_profiles
 from gateway.push.sender import PushSender
 from gateway.risk.service import RiskService, load_model
+from gateway.scaip import check_scaip
+from gateway.scaip.service import ScaipService
+from gateway.scaip.sip import SipAgent
 from gateway.scale.worker import Worker, start_worker, stop_worker
 from gateway.schedule import Periodic
 from gateway.storage.migrate import upgrade
@@ -68,6 +71,8 @@ class Runtime:
     retention: Periodic | None = None
     timeseries: InfluxSink | None = None
     worker: Worker | None = None  # one of several workers (scale.enabled)
+    scaip: ScaipService | None = None
+    sip: SipAgent | None = None
 
     def ingests(self) -> list[IngestService]:
         """The ingest services running in this process (several with scale-out slots)."""
@@ -97,6 +102,10 @@ def load_site_registry(config: GatewayConfig, config_path: Path | str,
     problems = alert_problems(registry, config.site)
     if problems:
         raise ConfigError([f"{reg_path}: {p}" for p in problems])
+    try:
+        check_scaip(config, registry)
+    except ConfigError as exc:
+        raise ConfigError([f"{config_path}: {p}" for p in exc.problems]) from None
     return registry
 
 
@@ -125,6 +134,11 @@ def build_alerting(rt: Runtime, *, publish: bool = True) -> AlertService:
     if rt.config.push.enabled:
         rt.push = PushSender(rt.store, rt.registry, rt.config.push, rt.metrics, Texts("sv"))
         rt.alerts.listeners.append(rt.push.notify)
+    mapping = check_scaip(rt.config, rt.registry)
+    if mapping is not None:
+        rt.scaip = ScaipService(rt.store, rt.registry, rt.config.scaip, mapping, rt.alerts,
+                                rt.metrics, lambda: liveness_problems(rt))
+        rt.alerts.listeners.append(rt.scaip.notify)
     rt.journal = Journal(rt.store, rt.registry, rt.alerts)
     if rt.risk is not None:
         rt.risk.alerting = rt.alerts
@@ -183,8 +197,8 @@ def freeze_when_rebuilt(rebuilt: threading.Event) -> None:
 
 
 def start_jobs(rt: Runtime) -> None:
-    """The site-wide scheduled jobs: IBIC follow-up proposals, fall-risk scoring, retention
-    (in one worker only when there are several)."""
+    """The site-wide scheduled jobs: IBIC follow-up proposals, fall-risk scoring, retention,
+    the hand-off to alarm centres (in one worker only when there are several)."""
     if rt.ibic is not None:
         rt.ibic.start()
     if rt.risk is not None and rt.config.risk.enabled:
@@ -193,10 +207,30 @@ def start_jobs(rt: Runtime) -> None:
                             rt.config.storage.retention.every_hours * 3600,
                             failed="retention round failed; the next round retries")
     rt.retention.start()
+    start_handoff(rt)
+
+
+def start_handoff(rt: Runtime) -> None:
+    """The SIP stack and the SCAIP service, if scaip.enabled."""
+    if rt.scaip is not None and rt.sip is None:
+        rt.sip = SipAgent(rt.config.scaip.local_uri, rt.config.scaip.centres,
+                          rt.scaip.on_result)
+        rt.sip.start()
+        rt.scaip.start(rt.sip.send)
+
+
+def stop_handoff(rt: Runtime) -> None:
+    """Stop what start_handoff started (what is not accepted stays in the outbox)."""
+    if rt.scaip is not None:
+        rt.scaip.stop()
+    if rt.sip is not None:
+        rt.sip.stop()
+        rt.sip = None
 
 
 def stop_jobs(rt: Runtime) -> None:
     """Stop what start_jobs started."""
+    stop_handoff(rt)
     if rt.retention is not None:
         rt.retention.stop()
         rt.retention = None

@@ -15,6 +15,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 # The alarm-centre tests: Kamailio as SIP proxy with digest auth, SIPp as the centre.
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
+ls /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so >/dev/null 2>&1 \
+  || need+=(kamailio-tls-modules)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 # The systemd unit is checked with systemd's own verifier.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -32,7 +32,7 @@ def test_db_upgrade_command(db_url: str, tmp_path: Path) -> None:
             "audit_log", "settings", "alerts", "alert_events", "visits",
             "supervision_checks", "supervision_plans", "goals", "resident_needs",
             "goal_events", "staff_passwords", "consent_changes", "login_failures"} <= tables
-    assert version == "0012"
+    assert version == "0013"
     store.close()
 
 
@@ -48,7 +48,7 @@ def test_concurrent_upgrades_on_postgres(pg_url: str, tmp_path: Path) -> None:
     store = Store(pg_url)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == \
-            [("0012",)]
+            [("0013",)]
     store.close()
 
 

@@ -359,6 +359,31 @@ class AlertService:
                 "by": event["by"] if event else None,
                 "at_ms": event["at_ms"] if event else None, "alert": public(a)}
 
+    def centre_update(self, alert_id: int, status: str, detail: str | None) -> bool:
+        """The alarm receiving centre's answer to the hand-off of this alert (SCAIP,
+        gateway/scaip/service.py): stored on the alert; a change is a stored step
+        (`centre_<status>`) shown on the board. Returns whether it changed."""
+        now = now_ms()
+        with self.store.engine.begin() as conn:
+            row = conn.execute(select(alerts.c.unit_id, alerts.c.centre_status,
+                                      alerts.c.centre_detail)
+                               .where(alerts.c.id == alert_id)).first()
+            if row is None:
+                return False
+            changed: bool = row.centre_status != status
+            if not changed and row.centre_detail == detail:
+                return False
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
+                centre_status=status, centre_detail=(detail or None) and detail[:120]))
+            if changed:
+                self._event(conn, alert_id, row.unit_id, f"centre_{status}", None, now,
+                            note=detail)
+        if changed:
+            self._deliver(alert_id, f"centre_{status}")
+        else:
+            self.broadcast.notify()  # the same state with a new detail (the next retry)
+        return changed
+
     def _event(self, conn: Any, alert_id: int, unit: str, transition: str, by: str | None,
                at: int, note: str | None = None) -> None:
         conn.execute(insert(alert_events).values(alert_id=alert_id, unit_id=unit,
@@ -441,4 +466,4 @@ def public(a: dict[str, Any]) -> dict[str, Any]:
         "id", "resident_id", "unit_id", "kind", "priority", "status", "escalated",
         "condition_cleared", "device_id", "room", "during_visit", "event_ms", "raised_ms",
         "escalation_due_ms", "acknowledged_by", "acknowledged_ms", "resolved_by",
-        "resolved_ms", "outcome")}
+        "resolved_ms", "outcome", "centre_status", "centre_detail")}

@@ -59,6 +59,14 @@ class Health(BaseModel):
         False, description="The timed rules are still being rebuilt from the stored "
                            "observations after a start (sos and fall are judged meanwhile); "
                            "does not make the gateway degraded")
+    scaip: dict[str, Any] | None = Field(
+        None, description="Alarm receiving centres (scaip.enabled): per centre, requests "
+                          "not yet accepted and the age of the oldest, seconds since the "
+                          "last accepted heartbeat, whether heartbeats are withheld")
+    scaip_problems: list[str] = Field(
+        default_factory=list, description="Why the hand-off to a centre makes the gateway "
+                                          "degraded: a request not accepted for a minute, "
+                                          "a failed heartbeat")
     worker: str | None = Field(None, description="This worker's id (scale.enabled)")
     slots: list[int] | None = Field(None, description="MQTT session slots held here")
     partitions: list[int] | None = Field(None, description="Resident partitions held here")

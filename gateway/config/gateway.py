@@ -227,6 +227,65 @@ class PushConfig(StrictModel):
         description="How long a push service keeps a message for a phone that is off line")
 
 
+SIP_URI = r"^sips?:[^\s@]+@[^\s@;]+$|^sips?:[A-Za-z0-9.\-\[\]:]+$"
+
+
+class ScaipCentre(StrictModel):
+    """One alarm receiving centre (larmcentral) reached over SIP (docs/alarm-centre.md)."""
+
+    id: str = Field(..., pattern=r"^[A-Za-z0-9_-]{1,32}$",
+                    description="Name of this centre in Tillsyn (logs, board, metrics)")
+    uri: str = Field(..., pattern=SIP_URI,
+                     description="The centre's SIP URI, e.g. sip:scaip@larm.example.se:5061")
+    transport: Literal["tcp", "tls"] = Field(
+        "tls", description="SIP over TLS (default) or TCP; UDP is not offered: a SCAIP "
+                           "request must not be lost to a dropped datagram")
+    proxy: str | None = Field(None, pattern=SIP_URI,
+                              description="Outbound SIP proxy, if the centre has one")
+    username: str | None = Field(None, max_length=128, description="Digest user name")
+    password: SecretStr | None = Field(
+        None, description="Digest password; normally from the environment "
+                          "TILLSYN_SCAIP_PASSWORD_<ID> (upper case) or TILLSYN_SCAIP_PASSWORD")
+    realm: str = Field("*", max_length=128, description="Digest realm (* answers any)")
+    ca_file: str | None = Field(None, description="CA bundle that signed the centre's "
+                                                  "TLS certificate (default: the system's)")
+    units: list[str] = Field(default_factory=list,
+                             description="Units whose alerts go to this centre (empty: all)")
+
+
+class ScaipConfig(StrictModel):
+    """Hand-off of priority 1 and 2 alerts to alarm receiving centres over SCAIP."""
+
+    enabled: bool = Field(False, description="Send alerts to the centres below")
+    local_uri: str = Field("sip:tillsyn@localhost", pattern=SIP_URI,
+                           description="Tillsyn's own SIP identity (From)")
+    controller_id: str = Field(
+        "tillsyn", pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="SCAIP controller id of the gateway itself (its heartbeats)")
+    centres: list[ScaipCentre] = Field(default_factory=list, max_length=10)
+    max_priority: int = Field(2, ge=1, le=3, description="Send alerts of this priority "
+                                                         "and more urgent (1 is highest)")
+    heartbeat_seconds: int = Field(
+        300, ge=1, le=86400, description="Interval of the PI heartbeat to each centre; it "
+                                         "stops while the gateway is not healthy")
+    response_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="No final answer this long: the request is retried")
+    retry_max_seconds: int = Field(30, ge=1, le=600,
+                                   description="Back-off between retries grows to this")
+    mapping_file: str | None = Field(
+        None, description="Kinds and rooms to SCAIP codes (default: the shipped "
+                          "gateway/scaip/mapping.yaml)")
+
+    @model_validator(mode="after")
+    def _centres(self) -> ScaipConfig:
+        if self.enabled and not self.centres:
+            raise ValueError("scaip.centres: value []: scaip.enabled needs at least one centre")
+        ids = [c.id for c in self.centres]
+        if len(ids) != len(set(ids)):
+            raise ValueError("scaip.centres: value ids: each centre needs its own id")
+        return self
+
+
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
@@ -363,6 +422,7 @@ class GatewayConfig(StrictModel):
         None, description="Folder of device profile YAML files (default: the shipped ones)")
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+    scaip: ScaipConfig = Field(default_factory=ScaipConfig)
 
     @model_validator(mode="after")
     def _scaled_needs_shared(self) -> GatewayConfig:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from gateway.config.gateway import GatewayConfig
+from gateway.config.gateway import GatewayConfig, ScaipConfig
 from gateway.config.registry import Registry
 from gateway.errors import ConfigError
 
@@ -100,7 +100,44 @@ def load_config(path: Path | str, env: dict[str, str] | None = None) -> GatewayC
         # Relative to the configuration file, as every path in it: used as resolved here.
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(
             update={"ca_file": str(ca)})})
+    if config.scaip.centres or config.scaip.mapping_file:
+        config = config.model_copy(update={"scaip": _scaip(config, path, environ)})
     return config
+
+
+def _scaip(config: GatewayConfig, path: Path, environ: dict[str, str]) -> ScaipConfig:
+    """Centre passwords from the environment; files relative to the configuration."""
+    problems = []
+    centres = []
+    for i, centre in enumerate(config.scaip.centres):
+        update: dict[str, Any] = {}
+        var = f"TILLSYN_SCAIP_PASSWORD_{centre.id.upper().replace('-', '_')}"
+        secret = environ.get(var) or environ.get("TILLSYN_SCAIP_PASSWORD")
+        if centre.password is None and secret:
+            update["password"] = SecretStr(secret)
+        if centre.username and centre.password is None and not secret:
+            problems.append(f"{path}: scaip.centres.{i}.password: required key is missing "
+                            f"(user {centre.username!r}; set {var} or TILLSYN_SCAIP_PASSWORD)")
+        if centre.ca_file is not None:
+            ca = beside_config(centre.ca_file, path)
+            if not ca.is_file():
+                problems.append(f"{path}: scaip.centres.{i}.ca_file: value "
+                                f"{centre.ca_file!r}: file not found ({ca})")
+            update["ca_file"] = str(ca)
+        if centre.transport == "tcp" and centre.uri.startswith("sips:"):
+            problems.append(f"{path}: scaip.centres.{i}.uri: value {centre.uri!r}: a sips: "
+                            "URI needs transport tls")
+        centres.append(centre.model_copy(update=update))
+    mapping = config.scaip.mapping_file
+    if mapping is not None:
+        file = beside_config(mapping, path)
+        if not file.is_file():
+            problems.append(f"{path}: scaip.mapping_file: value {mapping!r}: file not found "
+                            f"({file})")
+        mapping = str(file)
+    if problems:
+        raise ConfigError(problems)
+    return config.scaip.model_copy(update={"centres": centres, "mapping_file": mapping})
 
 
 def _put_secret(data: dict[str, Any], keys: tuple[str, ...], value: str) -> None:

@@ -224,6 +224,10 @@ class Resident(StrictModel):
         default_factory=dict, description='Walking distance between rooms, "hall-bedroom": 3.2')
     absences: list[Absence] = Field(default_factory=list, max_length=100,
                                     description="Planned absences (also kept through the API)")
+    alarm_centre_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="The id the alarm receiving centre knows this person by (SCAIP cid); "
+                    "default: the resident id. Pseudonymous: never a name or personnummer")
 
     @model_validator(mode="after")
     def _distances(self) -> Resident:

@@ -171,6 +171,9 @@ alerts = Table(
     Column("resolved_by", String(64), nullable=True),
     Column("resolved_ms", BigInteger, nullable=True),
     Column("outcome", String(32), nullable=True),
+    Column("centre_status", String(16), nullable=True,
+           comment="SCAIP hand-off: sending, accepted, rejected, busy, unreachable"),
+    Column("centre_detail", String(120), nullable=True),
 )
 Index("ix_alerts_status", alerts.c.status, alerts.c.escalation_due_ms)
 Index("ix_alerts_resident", alerts.c.resident_id, alerts.c.raised_ms)
@@ -348,3 +351,34 @@ push_subscriptions = Table(
     Column("failures", Integer, nullable=False, default=0),
 )
 Index("ix_push_subscriptions_staff", push_subscriptions.c.staff_id)
+
+# --- SCAIP hand-off to alarm receiving centres (docs/alarm-centre.md) --------------------
+
+scaip_messages = Table(
+    "scaip_messages", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("centre_id", String(32), nullable=False),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("alert_event_id", BigInteger, nullable=False),
+    Column("transition", String(24), nullable=False),
+    Column("mty", String(2), nullable=False),
+    Column("ref", String(32), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try_ms", BigInteger, nullable=False),
+    Column("last_code", Integer, nullable=True),
+    Column("last_snu", Integer, nullable=True),
+    Column("last_reason", String(200), nullable=True),
+    Column("accepted_ms", BigInteger, nullable=True),
+)
+Index("ix_scaip_messages_pending", scaip_messages.c.centre_id, scaip_messages.c.accepted_ms,
+      scaip_messages.c.id)
+Index("ix_scaip_messages_alert", scaip_messages.c.alert_id)
+
+scaip_cursor = Table(
+    "scaip_cursor", metadata,
+    Column("centre_id", String(32), primary_key=True),
+    Column("last_event_id", BigInteger, nullable=False),
+)

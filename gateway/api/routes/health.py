@@ -13,7 +13,8 @@ router = APIRouter(tags=["operations"])
 @router.get("/healthz", response_model=Health)
 def healthz(rt: RuntimeDep, response: Response) -> Health:
     """Broker connected, database reachable, ingest lag; 503 when degraded (also while
-    another client seems to be using the gateway's client id). With several
+    another client seems to be using the gateway's client id, and while an alarm centre
+    has not accepted an alert for a minute or its heartbeat fails). With several
     workers: this worker's slots and partitions; a worker holding no slot is healthy (it
     serves the API and waits for a share)."""
     ingests = rt.ingests()
@@ -24,7 +25,9 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
     depth = sum(i.queue_depth() for i in ingests)
     takeover = any(i.takeover_suspected() for i in ingests)
     refused = sum(i.subscriptions_refused for i in ingests)
-    ok = db and (not running or connected) and not takeover and not refused
+    scaip, scaip_problems = (None, []) if rt.scaip is None else rt.scaip.health()
+    ok = db and (not running or connected) and not takeover and not refused \
+        and not scaip_problems
     if not ok:
         response.status_code = 503
     worker = rt.worker
@@ -35,6 +38,7 @@ def healthz(rt: RuntimeDep, response: Response) -> Health:
                   mqtt_takeover_suspected=takeover, mqtt_subscriptions_refused=refused,
                   timeseries=None if rt.timeseries is None else rt.timeseries.up,
                   detectors_rebuilding=rt.detectors is not None and rt.detectors.rebuilding,
+                  scaip=scaip, scaip_problems=scaip_problems,
                   worker=None if worker is None else worker.worker_id,
                   slots=None if worker is None else sorted(worker.slots),
                   partitions=None if worker is None else sorted(worker.partitions))
