@@ -7,6 +7,7 @@ schema written from the standard's element list.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -15,19 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import xmlschema
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from detectors.model import Decision
+from gateway.auth import create_token
 from gateway.errors import ConfigError
 from gateway.runtime import Runtime, build_alerting, load_runtime, start_handoff, stop_handoff
 from gateway.scaip.mapping import load_mapping, request_for
 from gateway.scaip.messages import BadResponse, parse_response
 from gateway.storage.schema import scaip_messages
-from tests.homes import registry, write_config
+from tests.gateway_proc import GatewayProcess
+from tests.homes import SITE, registry, write_config
+from tests.mqtt_client import Publisher
 from tests.sip import PASSWORD, REALM, USER, Centre, Kamailio
-from tests.support import certificates, wait_for
+from tests.support import Mosquitto, certificates, free_port, wait_for
 
 SCHEMA = xmlschema.XMLSchema(str(Path(__file__).resolve().parent.parent
                                  / "gateway" / "scaip" / "scaip.xsd"))
@@ -252,7 +258,7 @@ def test_a_rejection_is_stored_and_retried_until_accepted(
         wait_for(lambda: len(requests(centre)) >= 2, timeout=20, what="a retry")
         a = rt.alerts.get(alert)
         assert a["centre_status"] == "rejected"
-        assert "snu 3: wrong data content" in a["centre_detail"]
+        assert "snu 3: fel datainnehåll" in a["centre_detail"]
         msg = outbox(rt)[0]
         assert msg["last_snu"] == 3 and msg["accepted_ms"] is None
         centre.stop()
@@ -369,3 +375,50 @@ def test_heartbeats_at_the_interval_and_withheld_when_unwell(
         assert 'tillsyn_scaip_heartbeats_total{centre="larm",result="withheld"}' in text
     finally:
         close(rt)
+
+
+@pytest.mark.broker
+def test_mqtt_sos_to_the_centre_and_its_answer_on_the_board(
+        browser: Browser, mosquitto: Mosquitto, tmp_path: Path, proxy: Kamailio,
+        centre: Centre, certs: dict[str, Path]) -> None:
+    """`tillsyn run` as a process: an SOS over MQTT reaches the centre; the board shows the
+    centre's answer; /healthz and /metrics report the centre; the password comes from the
+    environment, as in production."""
+    port = free_port()
+    reg = registry(1)
+    reg["residents"][0]["alarm_centre_id"] = ALARM_ID
+    cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", reg=reg,
+                       client_id="gw-scaip", api_port=port,
+                       scaip={"enabled": True, "local_uri": "sip:tillsyn@127.0.0.1",
+                              "heartbeat_seconds": 5,
+                              "centres": [{
+                                  "id": "larm", "transport": "tls",
+                                  "uri": f"sip:scaip@127.0.0.1:{centre.port}",
+                                  "proxy": proxy.proxy_uri("tls"), "username": USER,
+                                  "realm": REALM, "ca_file": str(certs["ca.crt"])}]})
+    gw = GatewayProcess(cfg, port, tmp_path / "gw.log",
+                        env={"TILLSYN_SCAIP_PASSWORD_LARM": PASSWORD})
+    gw.start()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        token = create_token("test-secret-not-for-production", "s-17", 3600)
+        page.goto(f"http://127.0.0.1:{port}/#token={token}")
+        expect(page.locator("#empty")).to_be_visible()
+        with Publisher(mosquitto.url, client_id="pub-scaip") as pub:
+            pub.publish_many([(f"tillsyn/v1/{SITE}/bed-0/event", json.dumps(
+                {"ts": int(time.time() * 1000), "kind": "sos", "value": True}))])
+        card = page.locator('li.alert[data-kind="sos"]')
+        expect(card.locator(".centre")).to_have_text("Larmcentral: mottaget", timeout=20_000)
+        [me] = requests(centre, "ME")
+        assert (me["cid"], me["dty"], me["stc"]) == (ALARM_ID, "0003", "0010")
+        wait_for(lambda: len(requests(centre, "PI")) >= 1, timeout=15, what="a heartbeat")
+        health = gw.health()
+        assert health["status"] == "ok", health
+        assert health["scaip"]["centres"]["larm"]["pending"] == 0
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'tillsyn_scaip_messages_total{centre="larm",result="accepted"} 1.0' in metrics
+        log = (tmp_path / "gw.log").read_text()
+        assert PASSWORD not in log and "Test Person" not in log
+    finally:
+        page.close()
+        gw.stop()

@@ -21,6 +21,10 @@ SNU_TEXT = {
     0: "accepted", 1: "message too long", 2: "invalid format", 3: "wrong data content",
     4: "hold", 5: "not treated", 6: "busy", 7: "mandatory tag missing",
 }
+SNU_TEXT_SV = {
+    0: "mottaget", 1: "för långt meddelande", 2: "ogiltigt format", 3: "fel datainnehåll",
+    4: "vänta", 5: "inte behandlat", 6: "upptagen", 7: "obligatoriskt fält saknas",
+}
 SNU_ACCEPTED = 0
 SNU_BUSY = frozenset({4, 5, 6})  # the centre could not take it now: try again
 
@@ -83,6 +87,11 @@ class Response:
     def meaning(self) -> str:
         """snu in words (English, for logs and the stored reason)."""
         return SNU_TEXT.get(self.snu, f"status {self.snu}")
+
+    @property
+    def meaning_sv(self) -> str:
+        """snu in Swedish (what the board shows)."""
+        return SNU_TEXT_SV.get(self.snu, f"status {self.snu}")
 
 
 class BadResponse(ValueError):

@@ -75,7 +75,7 @@ def classify(result: SendResult) -> tuple[str, str]:
         r = result.response
         if r.accepted:
             return "accepted", "mottaget"
-        what = f"snu {r.snu}: {r.meaning}" + (f" ({r.ste[:40]})" if r.ste else "")
+        what = f"snu {r.snu}: {r.meaning_sv}" + (f" ({r.ste[:40]})" if r.ste else "")
         if r.snu in SNU_BUSY:
             return "busy", f"upptagen, {what}"
         return "rejected", f"avvisat, {what}"

@@ -79,6 +79,14 @@ function card(a, expanded) {
   when.dateTime = new Date(a.event_ms).toISOString();
   when.textContent = whenText(a.event_ms);
   li.querySelector(".visit").textContent = a.during_visit ? " · " + t("during_visit") + " " + a.during_visit : "";
+  // The hand-off to the alarm receiving centre (SCAIP), where the site has one.
+  const centre = li.querySelector(".centre");
+  centre.hidden = !a.centre_status;
+  if (a.centre_status) {
+    centre.dataset.state = a.centre_status;
+    centre.textContent = t("centre_" + a.centre_status);
+    centre.title = a.centre_detail || "";
+  }
   const details = li.querySelector(".card");
   details.open = expanded;
   li.querySelector(".plan-label").textContent = t("what_to_do");
