@@ -1,13 +1,20 @@
-"""Evidence for the fall-risk model on the simulated cohort (docs/fall-risk.md):
+"""Evidence for fall-risk detection on the simulated cohort (docs/fall-risk.md). Every
+figure is from the simulator, whose variability comes from the literature
+(firmware_stubs/cohort.py, VARIABILITY): it is evidence about the method under those
+assumptions, not about real residents.
 
-1. walking-speed estimation error against simulator truth (per day and per transit);
-2. a model trained on simulated residents, evaluated on held-out residents (ROC AUC,
-   Brier) beside a walking-speed-only model and the base rate;
-3. trend detection: a slowing of 5 cm/s over four weeks flagged by `fall_risk_rise`
-   within 14 days of its onset, and false rises per resident-year in stable residents.
+1. walking speed against simulator truth: MAE per day and per transit, and the measured
+   day-to-day CV of the daily speed (Hayes et al. 2008 measured 7.9% +/- 2.7% in healthy
+   elders, 14.7% +/- 7.4% with MCI), per variability setting;
+2. which method: the decline test alone, walking-speed change alone and the full model,
+   trained on simulated residents and compared on held-out ones, with bootstrap 95%
+   intervals (gateway/risk/train.py), and the method it recommends;
+3. the detection curve of the walking-speed decline test: for declines of 2.5, 5, 10 and
+   15 cm/s reached over 4 and over 12 weeks, the share of residents flagged within 14, 28
+   and 56 days of the decline's end, at the threshold that gives at most one false
+   `fall_risk_rise` per stable resident-year, per variability setting.
 
-Run: .venv/bin/python -m bench.risk_eval [--train N] [--days D] [--trend N] [--out DIR]
-                                          [--trend-days D] [--workers N]
+Run: .venv/bin/python -m bench.risk_eval [--part 1 2 3] [--workers 2] [--quick]
 Not part of the test suite; the figures are printed.
 """
 
@@ -15,142 +22,185 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from detectors.features import daily, onsets, transits
-from detectors.risk import inputs, level_of, rise
-from detectors.trend import flagged_days
+from detectors.trend import armed, decline
 from firmware_stubs.cohort import Person, make_cohort, simulate
-from gateway.risk.artefact import load
 from gateway.risk.dataset import cohort_spec, simulated
 from gateway.risk.train import train
 
 TZ = ZoneInfo("Europe/Stockholm")
-FIRST = date(2026, 1, 1)  # gateway.risk.dataset.simulated's default first day
-SCORED_FROM = 35  # trend detection is scored from this day of each resident's history
-DETECT_WITHIN_DAYS = 14  # the target: a slowing flagged within 14 days of its onset
+FIRST = date(2026, 1, 1)
+SETTINGS = ("low", "default", "high")
+SIZES = (2.5, 5.0, 10.0, 15.0)
+WEEKS = (4, 12)
+WITHIN = (14, 28, 56)
+ONSET = 120  # the decline starts on this day: a full 90-day baseline before its window
+SCORED_FROM = 35  # stable residents are scored from this day (as the service would)
+THRESHOLDS = tuple(round(2.0 + 0.1 * i, 1) for i in range(41))  # 2.0 .. 6.0
+FALSE_BUDGET = 1.0  # false fall_risk_rise per stable resident-year
 
 
-def days_from_onset(p: Person, raised: Iterable[date]) -> list[int]:
-    """Days from a declining resident's onset to each raised day within the target's
-    DETECT_WITHIN_DAYS of it, earliest first."""
-    assert p.onset_day is not None
-    onset = FIRST + timedelta(days=p.onset_day)
-    return sorted((d - onset).days for d in raised
-                  if 0 <= (d - onset).days <= DETECT_WITHIN_DAYS)
-
-
-def speed_error(n: int, days: int, seed: int) -> None:
-    day_err: dict[str, list[float]] = defaultdict(list)
+def speed_error(n: int, days: int, seed: int, setting: str) -> None:
+    day_err: list[float] = []
     walk_err: dict[str, list[float]] = defaultdict(list)
-    for p in make_cohort(n, seed, days):
+    cvs: list[float] = []
+    for p in make_cohort(n, seed, days, courses=["stable"], variability=setting):
         rows, truth = simulate(p, FIRST, days, TZ, seed)
         spec = cohort_spec(p.index, p.distances_m, TZ)
         feats = daily(rows, spec, FIRST, FIRST + timedelta(days=days - 1))
         on, bed, _ = onsets(rows, spec)
         est = {w.ts_ms: w for w in transits(on, bed, spec)}
+        speeds = [f.walking_speed for f in feats if f.walking_speed is not None]
+        cvs.append(statistics.stdev(speeds) / statistics.fmean(speeds))
         for f, t in zip(feats, truth, strict=True):
             if f.walking_speed is not None:
-                day_err["all"].append(abs(f.walking_speed - t.speed))
+                day_err.append(abs(f.walking_speed - t.speed))
             for ts, v in t.transits:
                 w = est.get(ts)
-                if w is None:
-                    continue
-                band = "2-3 m" if w.distance_cm < 300 else "3-4 m"
-                walk_err[band].append(abs(w.speed_cm_s - v))
-                walk_err["all"].append(abs(w.speed_cm_s - v))
-    print(f"1. walking speed, {n} residents x {days} days, sensors 2-4 m apart")
-    e = day_err["all"]
-    print(f"   per day (interquartile mean of the day's transits vs the day's true mean speed): "
-          f"MAE {statistics.fmean(e):.2f} cm/s over {len(e)} days, "
-          f"90th percentile {sorted(e)[int(0.9 * len(e))]:.2f}")
-    for band in ("2-3 m", "3-4 m", "all"):
-        w = walk_err[band]
-        print(f"   per transit {band}: MAE {statistics.fmean(w):.2f} cm/s over {len(w)} walks")
+                if w is not None:
+                    band = "2-3 m" if w.distance_cm < 300 else "3-4 m"
+                    walk_err[band].append(100 * (w.speed_cm_s - v) / v)
+    print(f"   {setting}: measured daily CV median {100 * statistics.median(cvs):.1f}% "
+          f"(interquartile {100 * statistics.quantiles(cvs, n=4)[0]:.1f}-"
+          f"{100 * statistics.quantiles(cvs, n=4)[2]:.1f}%); daily speed MAE "
+          f"{statistics.fmean(day_err):.2f} cm/s over {len(day_err)} days (90th percentile "
+          f"{sorted(day_err)[int(0.9 * len(day_err))]:.2f}); per-walk error SD "
+          + ", ".join(f"{b} {statistics.pstdev(e):.1f}% of the speed" for b, e in
+                      sorted(walk_err.items())))
 
 
-def trend(model_dir: Path, n: int, days: int, seed: int, workers: int) -> None:
-    """What the service raises as fall_risk_rise: a new walking-speed decline
-    (detectors/trend.py, needs no model), a level rise of the model, and either."""
-    art = load(model_dir)
-    m = art.model
-    ds, people = simulated(n, days, seed, courses=["decline", "stable"], workers=workers)
-    found: dict[str, list[bool]] = defaultdict(list)
-    delays: dict[str, list[int]] = defaultdict(list)
-    false: dict[str, int] = defaultdict(int)
-    stable_days = 0
-    for p in people:
-        hist = ds.days[p.id]
-        by_day = {f.day: f for f in hist}
-        scored = hist[SCORED_FROM:]
-        decl = {d.day for d in flagged_days({f.day: f.walking_speed for f in hist},
-                                            scored[0].day, scored[-1].day)}
-        inps = [inputs(by_day, f.day) for f in scored]
-        ok = [i for i, inp in enumerate(inps) if inp.scorable]
-        levels: list[tuple[date, str | None]] = [(f.day, None) for f in scored]
-        if ok:
-            probs = m.probabilities(np.array([inps[i].vector(m.inputs) for i in ok]))
-            for i, pr in zip(ok, probs, strict=True):
-                levels[i] = (scored[i].day, level_of(float(pr), m.thresholds))
-        lev = {levels[i][0] for i in range(len(levels)) if rise(levels[:i + 1]) is not None}
-        for name, days_raised in (("decline", decl), ("level", lev), ("either", decl | lev)):
-            if p.course == "decline":
-                hit = days_from_onset(p, days_raised)
-                found[name].append(bool(hit))
-                delays[name] += hit[:1]
-            else:
-                false[name] += len(days_raised)
-        if p.course != "decline":
-            stable_days += len(scored)
-    years = stable_days / 365
-    print(f"3. trend detection ({n // 2} declining, {n // 2} stable residents, {days} days, "
-          f"scored from day 36; model {art.version})")
-    for name, what in (("decline", "walking-speed decline (detectors/trend.py)"),
-                       ("level", "level rise of the model"),
-                       ("either", "fall_risk_rise as the service raises it (either)")):
-        f = found[name]
-        d = delays[name]
-        print(f"   {what}: 5 cm/s over 4 weeks flagged within 14 days of onset "
-              f"{sum(f)}/{len(f)} = {sum(f) / len(f):.1%} (days from onset median "
-              f"{statistics.median(d) if d else '-'}); false in stable residents "
-              f"{false[name]} in {years:.1f} resident-years = {false[name] / years:.2f} "
-              "per resident-year")
+def comparison(n: int, days: int, seed: int, workers: int, rounds: int) -> None:
+    t0 = time.perf_counter()
+    ds, _ = simulated(n, days, seed, workers=workers)
+    with tempfile.TemporaryDirectory() as out:
+        art = train(ds, Path(out), seed=seed, simulated=True, rounds=rounds)
+    ev = art.meta["evaluation"]
+    cmp_ = ev["comparison"]
+    print(f"   {art.meta['residents']} residents x {days} days, {art.meta['falls']} falls; "
+          f"held out {ev['held_out_residents']} residents ({ev['held_out_days']} days, "
+          f"{ev['held_out_positive']} followed by a fall in 21 days); {cmp_['rounds']} "
+          f"bootstrap rounds over residents; {time.perf_counter() - t0:.0f} s")
+    print("   | method | ROC AUC (95% CI) | Brier (95% CI) | AUC minus best (95% CI) |")
+    print("   |---|---|---|---|")
+    for m, r in cmp_["methods"].items():
+        print(f"   | {m} | {r['roc_auc']:.3f} ({r['roc_auc_ci'][0]:.3f}-{r['roc_auc_ci'][1]:.3f}) "
+              f"| {r['brier']:.4f} ({r['brier_ci'][0]:.4f}-{r['brier_ci'][1]:.4f}) | "
+              f"{r['auc_minus_best']:+.3f} ({r['auc_minus_best_ci'][0]:+.3f} to "
+              f"{r['auc_minus_best_ci'][1]:+.3f}) |")
+    print(f"   base rate: Brier {ev['base_rate']['brier']:.4f}; best {cmp_['best']}; "
+          f"recommended (simplest not significantly worse): {cmp_['recommended']}")
+
+
+def _z_series(job: tuple[Person, int, int]) -> list[tuple[int, float | None]]:
+    """(day index, decline statistic) of one simulated resident."""
+    p, days, seed = job
+    rows, _ = simulate(p, FIRST, days, TZ, seed)
+    feats = daily(rows, cohort_spec(p.index, p.distances_m, TZ), FIRST,
+                  FIRST + timedelta(days=days - 1))
+    speeds = {f.day: f.walking_speed for f in feats}
+    out: list[tuple[int, float | None]] = []
+    for k in range(days):
+        d = decline(speeds, FIRST + timedelta(days=k))
+        out.append((k, None if d is None else d.z))
+    return out
+
+
+def new_flags(series: list[tuple[int, float | None]], threshold: float,
+              start: int = 0) -> list[int]:
+    """Days from `start` on which a new decline is flagged at `threshold` (the service's
+    rule: one alert per slowing, re-armed below REARM_Z)."""
+    prev: list[tuple[float | None, bool]] = []
+    out = []
+    for k, z in series:
+        if k < start:
+            continue
+        new = z is not None and z >= threshold and armed(prev)
+        if new:
+            out.append(k)
+        prev.append((z, new))
+    return out
+
+
+def detection_curve(setting: str, n_stable: int, n_cell: int, seed: int,
+                    pool: ProcessPoolExecutor) -> float:
+    """Prints the curve of one variability setting; returns its operating threshold."""
+    t0 = time.perf_counter()
+    stable = make_cohort(n_stable, seed, 365, courses=["stable"], variability=setting)
+    stable_z = list(pool.map(_z_series, [(p, 365, seed) for p in stable], chunksize=4))
+    years = sum(365 - SCORED_FROM for _ in stable) / 365
+    false = {th: sum(len(new_flags(s, th, SCORED_FROM)) for s in stable_z) / years
+             for th in THRESHOLDS}
+    op = next((th for th in THRESHOLDS if false[th] <= FALSE_BUDGET), THRESHOLDS[-1])
+    cells: dict[tuple[float, int], list[list[tuple[int, float | None]]]] = {}
+    for size in SIZES:
+        for weeks in WEEKS:
+            days = ONSET + 7 * weeks + max(WITHIN) + 1
+            people = make_cohort(n_cell, seed + int(size * 10) + weeks, days,
+                                 courses=["decline"], variability=setting,
+                                 decline_cm_s=size, decline_days=7 * weeks, onset=ONSET)
+            cells[(size, weeks)] = list(pool.map(_z_series, [(p, days, seed) for p in people],
+                                                 chunksize=4))
+    print(f"   {setting}: {n_stable} stable residents ({years:.0f} resident-years), "
+          f"{n_cell} residents per decline; {time.perf_counter() - t0:.0f} s")
+    print("   false fall_risk_rise per stable resident-year by threshold: "
+          + ", ".join(f"{th}: {false[th]:.2f}" for th in (2.5, 3.0, 3.5, 4.0, 4.5, 5.0)))
+    for th, label in ((op, f"operating point {op} (at most {FALSE_BUDGET:g} false a year: "
+                           f"{false[op]:.2f})"), (2.5, f"threshold 2.5 (before; {false[2.5]:.2f}"
+                                                       " false a year)")):
+        print(f"   {label}: share flagged within 14 / 28 / 56 days of the decline's end")
+        print("   | decline | over 4 weeks | over 12 weeks |")
+        print("   |---|---|---|")
+        for size in SIZES:
+            parts = []
+            for weeks in WEEKS:
+                end = ONSET + 7 * weeks
+                zs = cells[(size, weeks)]
+                shares = []
+                for within in WITHIN:
+                    hit = sum(1 for s in zs if any(ONSET <= k <= end + within
+                                                   for k in new_flags(s, th, ONSET)))
+                    shares.append(f"{100 * hit / len(zs):.0f}%")
+                parts.append(" / ".join(shares))
+            print(f"   | {size:g} cm/s | {parts[0]} | {parts[1]} |")
+    return op
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--speed", type=int, default=200, help="residents for the speed error")
-    ap.add_argument("--train", type=int, default=1000, help="residents to train on")
-    ap.add_argument("--days", type=int, default=240)
-    ap.add_argument("--trend", type=int, default=400, help="residents for trend detection")
-    ap.add_argument("--trend-days", type=int, default=365)
-    ap.add_argument("--workers", type=int, default=2, help="simulation processes")
-    ap.add_argument("--out", type=Path, default=Path("var/risk-model"))
+    ap.add_argument("--part", type=int, nargs="*", default=[1, 2, 3])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--train", type=int, default=1000, help="residents for part 2")
+    ap.add_argument("--days", type=int, default=240, help="days per resident in part 2")
+    ap.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds")
+    ap.add_argument("--stable", type=int, default=150, help="stable residents in part 3")
+    ap.add_argument("--cell", type=int, default=60, help="residents per decline in part 3")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     t0 = time.perf_counter()
-    speed_error(a.speed, 30, a.seed + 100)
-    ds, _ = simulated(a.train, a.days, a.seed, workers=a.workers)
-    art = train(ds, a.out, seed=a.seed, simulated=True)
-    ev = art.meta["evaluation"]
-    print(f"2. model {art.version}: {art.meta['residents']} residents, {art.meta['samples']} "
-          f"resident-days, {art.meta['falls']} falls, {art.meta['positive_samples']} "
-          "days followed by a fall within 21 days")
-    print(f"   held out {ev['held_out_residents']} residents ({ev['held_out_days']} days): "
-          f"ROC AUC {ev['roc_auc']}, Brier {ev['brier']}")
-    print(f"   walking speed alone: ROC AUC {ev['speed_only']['roc_auc']}, Brier "
-          f"{ev['speed_only']['brier']}; base rate {ev['base_rate']['probability']}: Brier "
-          f"{ev['base_rate']['brier']}")
-    print(f"   levels: moderate >= {art.meta['thresholds'][0]}, high >= "
-          f"{art.meta['thresholds'][1]}")
-    trend(a.out, a.trend, a.trend_days, a.seed + 200, a.workers)
+    if 1 in a.part:
+        print("1. walking speed against simulator truth (60 stable residents x 120 days, "
+              "sensors 2-4 m apart)")
+        for setting in SETTINGS:
+            speed_error(60, 120, a.seed + 100, setting)
+    if 2 in a.part:
+        print("2. which method (default variability)")
+        comparison(a.train, a.days, a.seed, a.workers, a.rounds)
+    if 3 in a.part:
+        print("3. detection curve of the walking-speed decline test")
+        ops: dict[str, Any] = {}
+        with ProcessPoolExecutor(a.workers) as pool:
+            for setting in SETTINGS:
+                ops[setting] = detection_curve(setting, a.stable, a.cell, a.seed + 300, pool)
+        print(f"   operating thresholds: {ops}")
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 

@@ -39,10 +39,49 @@ ACTIVITY_OR = 1.5
 FALL_RATE_MEDIAN = 1.0
 FALL_RATE_SDLOG = 0.5
 
+# --- variability from the literature (docs/fall-risk.md#simulator-variability) ------------
+
+
+@dataclass(frozen=True)
+class Variability:
+    """How much a person's walking varies, as named settings with their sources.
+
+    - `day_speed_cv`: day-to-day spread of the person's true daily mean walking speed, as a
+      share of their usual speed. Calibrated so that the *measured* coefficient of
+      variation of the daily speed (true spread plus this simulator's measurement error,
+      bench/risk_eval.py prints it) matches Hayes et al. 2008 (Alzheimer's & Dementia
+      4:395-405), who measured the CV of the daily median in-home walking speed with
+      passive sensors: 7.9% +/- 2.7% in healthy elders (`default`), 14.7% +/- 7.4% with
+      mild cognitive impairment (`high`), and one SD below the healthy mean, 5.2%
+      (`low`).
+    - `walk_speed_cv`: spread of single walks around the day's mean. With the sensors'
+      detection delays it gives a per-walk error of about 9 cm/s at 100 cm/s, as Hagler et
+      al. 2010 measured after calibration (SD 9.1 cm/s at 102 cm/s).
+    - `walks_shape`: walks a day are Poisson around a daily rate that is itself gamma
+      distributed with this shape (mean 1): heavy-tailed, some days have few walks or none
+      (ASSUMPTION: no source gives the distribution; shape 2 gives a CV of the daily rate
+      of 0.71 and about 3% of days with fewer than 5 walks).
+    """
+
+    name: str
+    day_speed_cv: float
+    walk_speed_cv: float = 0.08
+    walks_shape: float = 2.0
+
+
+VARIABILITY = {
+    "low": Variability("low", day_speed_cv=0.046),
+    "default": Variability("default", day_speed_cv=0.076),
+    "high": Variability("high", day_speed_cv=0.147),
+}
+# Before 2026-12-04 the simulator used a fixed 1.0 cm/s (about 1.6% at the cohort's mean
+# speed) and Poisson walks: several times less than Hayes 2008 measured.
+
 # --- the measurement model (ASSUMPTIONS, see docs/fall-risk.md) ----------------------------
-DAY_SPEED_SD = 1.0  # cm/s, day-to-day spread of a person's mean walking speed
-WALK_SPEED_CV = 0.08  # spread of single walks around the day's mean
-PIR_LATENCY_S = (0.30, 0.10)  # mean, sd of a PIR's detection delay (clipped 0.05-0.8 s)
+# Mean and sd of a PIR's detection delay (clipped 0.05-0.8 s). The sd is set so that the
+# per-walk error relative to the walk's true speed is about 9%, as Hagler et al. 2010
+# measured after calibration (SD 9.1 cm/s at 102 cm/s); bench/risk_eval.py prints it.
+PIR_LATENCY_S = (0.30, 0.19)
 PAUSE_PROBABILITY = 0.10  # a walk with a stop in the hall (5-40 s)
 NIGHT_SPEED_FACTOR = 0.85
 WALK_SPACING_MIN = 3.0
@@ -63,6 +102,7 @@ class Person:
     onset_day: int | None = None  # decline or episode start
     decline_cm_s: float = 5.0
     decline_days: int = 28
+    variability: Variability = VARIABILITY["default"]
 
     def speed_trend(self, day: int) -> float:
         """The person's true mean speed on `day`, before day-to-day spread."""
@@ -121,10 +161,13 @@ class DayTruth:
 
 
 def make_cohort(n: int, seed: int, days: int, *, decline_share: float = 0.25,
-                episode_share: float = 0.15, courses: list[str] | None = None
-                ) -> list[Person]:
-    """`n` residents; a share declines (5 cm/s over four weeks from a random day), a share
-    has an illness episode, the rest are stable."""
+                episode_share: float = 0.15, courses: list[str] | None = None,
+                variability: str = "default", decline_cm_s: float = 5.0,
+                decline_days: int = 28, onset: int | None = None) -> list[Person]:
+    """`n` residents; a share declines (`decline_cm_s` over `decline_days` from a random
+    day, or from day `onset`), a share has an illness episode, the rest are stable. Their
+    walking varies as the named `variability` setting says (VARIABILITY)."""
+    var = VARIABILITY[variability]
     rng = random.Random(seed)
     people = []
     for i in range(n):
@@ -134,9 +177,11 @@ def make_cohort(n: int, seed: int, days: int, *, decline_share: float = 0.25,
             u = rng.random()
             course = "decline" if u < decline_share else \
                 "episode" if u < decline_share + episode_share else "stable"
-        onset = None
+        start = None
         if course != "stable":
-            onset = rng.randint(min(42, days - 1), max(42, days - 35))
+            start = rng.randint(min(42, days - 1), max(42, days - 35))
+            if onset is not None:
+                start = onset
         dist = {f"{a}-hall": round(rng.uniform(2.0, 4.0), 2)
                 for a in ("bedroom", "bathroom", "kitchen", "living")}
         people.append(Person(
@@ -144,7 +189,8 @@ def make_cohort(n: int, seed: int, days: int, *, decline_share: float = 0.25,
             base_speed=min(100.0, max(35.0, rng.gauss(62, 12))),
             base_nocturia=rng.uniform(0.3, 1.6), base_walks=rng.uniform(25, 45),
             fall_rate=FALL_RATE_MEDIAN * math.exp(rng.gauss(0, FALL_RATE_SDLOG)),
-            distances_m=dist, onset_day=onset))
+            distances_m=dist, onset_day=start, decline_cm_s=decline_cm_s,
+            decline_days=decline_days, variability=var))
     return people
 
 
@@ -224,8 +270,12 @@ class DayPlayer:
         rng, p = self.rng, self.p
         d = self.first + timedelta(days=k)
         base = datetime.combine(d, time(0), self.tz).timestamp()
-        v_day = max(20.0, rng.gauss(p.speed_trend(k), DAY_SPEED_SD))
-        walks = poisson(rng, p.base_walks * p.activity_factor(k))
+        var = p.variability
+        v_day = max(20.0, rng.gauss(p.speed_trend(k), var.day_speed_cv * p.base_speed))
+        rate = p.base_walks * p.activity_factor(k)
+        if var.walks_shape > 0:  # heavy-tailed: some days few walks or none
+            rate *= rng.gammavariate(var.walks_shape, 1 / var.walks_shape)
+        walks = poisson(rng, rate)
         nights = poisson(rng, p.nocturia(k))
         truth = DayTruth(d, round(v_day, 2), nights, walks,
                          fell=rng.random() < p.daily_hazard(k))
@@ -256,7 +306,8 @@ class DayPlayer:
             if s < last + WALK_SPACING_MIN * 60:
                 continue
             to = rng.choice([r for r in DAY_ROOMS if r != here])
-            last = self._walk(s, here, to, v_day * (1 + rng.gauss(0, WALK_SPEED_CV)), truth)
+            last = self._walk(s, here, to, v_day * (1 + rng.gauss(0, var.walk_speed_cv)),
+                              truth)
             here = to
         # Bedtime 22:00-23:30 by way of the bathroom; night visits; then the next morning
         # belongs to day k+1.

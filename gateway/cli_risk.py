@@ -54,8 +54,11 @@ def train(out_dir: Annotated[Path, typer.Option("--out", "-o", help="Artefact fo
               "--simulate", help="Train on this many simulated residents instead")] = None,
           days: Annotated[int, typer.Option(min=60, max=3650,
                                             help="Days per simulated resident")] = 240,
+          method: Annotated[str, typer.Option(
+              help="auto (the recommended one), speed (walking-speed change alone) or model "
+                   "(every input)")] = "auto",
           seed: int = 1) -> None:
-    """Train the model, evaluate it on held-out residents and save the artefact."""
+    """Compare the methods on held-out residents, train the chosen one and save it."""
     from gateway.cli import fail
     from gateway.errors import ConfigError
     from gateway.risk.dataset import read_csv, simulated
@@ -75,19 +78,31 @@ def train(out_dir: Annotated[Path, typer.Option("--out", "-o", help="Artefact fo
             ds = read_csv(features, falls)
         bar, step = _progress_bar("training", len(ds.days))
         with bar:
-            art = fit(ds, out_dir, seed=seed, simulated=simulate is not None, progress=step)
+            art = fit(ds, out_dir, seed=seed, simulated=simulate is not None, method=method,
+                      progress=step)
     except ConfigError as exc:
         fail(exc.problems)
     ev = art.meta["evaluation"]
     out.print(f"model {art.version} -> {out_dir}")
     out.print(f"trained on {art.meta['samples']} resident-days of {art.meta['residents']} "
               f"residents ({art.meta['positive_samples']} followed by a fall in 21 days)")
-    if "roc_auc" in ev:
-        out.print(f"held-out residents: {ev['held_out_residents']}: ROC AUC {ev['roc_auc']}, "
-                  f"Brier {ev['brier']}; walking speed alone: ROC AUC "
-                  f"{ev['speed_only']['roc_auc']}, Brier {ev['speed_only']['brier']}; "
-                  f"base rate Brier {ev['base_rate']['brier']}")
-    out.print(f"levels: moderate from {art.meta['thresholds'][0]}, high from "
+    if "comparison" in ev:
+        cmp_ = ev["comparison"]
+        out.print(f"held out {ev['held_out_residents']} residents ({ev['held_out_days']} days, "
+                  f"{ev['held_out_positive']} followed by a fall); 95% intervals from "
+                  f"{cmp_['rounds']} bootstrap rounds over residents:")
+        for name, r in cmp_["methods"].items():
+            out.print(f"  {name:8} ROC AUC {r['roc_auc']:.3f} ({r['roc_auc_ci'][0]:.3f}-"
+                      f"{r['roc_auc_ci'][1]:.3f})  Brier {r['brier']:.4f}  AUC minus best "
+                      f"{r['auc_minus_best']:+.3f} ({r['auc_minus_best_ci'][0]:+.3f} to "
+                      f"{r['auc_minus_best_ci'][1]:+.3f})")
+        out.print(f"base rate Brier {ev['base_rate']['brier']}; recommended (the simplest "
+                  f"not significantly worse than the best): {cmp_['recommended']}")
+    else:
+        out.print(f"no comparison: {ev.get('note', 'too little data')}")
+    out.print(f"saved: {art.meta['method']} (risk.method: auto uses "
+              f"{'the decline test' if art.meta['recommended'] == 'decline' else 'it'}); "
+              f"levels: moderate from {art.meta['thresholds'][0]}, high from "
               f"{art.meta['thresholds'][1]} (probability of a fall within 21 days)")
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from gateway.broker import PrivateMosquitto, port_open
 from gateway.config.registry import Registry
+from gateway.demo_risk import HISTORY_RESIDENT, seed_history, train_demo_model
 from gateway.errors import TillsynError
 
 DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "deploy" / "demo" / "registry.yaml"
@@ -50,12 +51,22 @@ def run_demo(folder: Path, port: int, speed: float,
     except TillsynError as exc:
         raise SystemExit(str(exc)) from None
     shutil.copy(DEMO_REGISTRY, folder / "registry.yaml")
+    setup_logging("WARNING")
+    console.print("fall risk: training the demo's model on simulated residents (first start "
+                  "only, about 20 s) ...")
+    model = train_demo_model(folder)
     (folder / "config.yaml").write_text(yaml.safe_dump({
         "mqtt": {"url": broker.url, "client_id": "tillsyn-demo"},
         "storage": {"url": f"sqlite:///{(folder / 'tillsyn.db').resolve()}"},
-        "api": {"port": port}, "site": {"id": "demo"}, "registry": {"path": "registry.yaml"}}))
-    setup_logging("WARNING")
+        "api": {"port": port}, "site": {"id": "demo"}, "registry": {"path": "registry.yaml"},
+        "risk": {"model": model.name}}))
     rt = load_runtime(folder / "config.yaml")
+    assert rt.risk is not None
+    scored = seed_history(rt.risk)
+    console.print(f"fall risk: method in force: {rt.risk.method['en']} "
+                  f"({rt.risk.method['reason_en']})"
+                  + (f"; {HISTORY_RESIDENT}'s last {scored} days are simulated movement "
+                     "history with a slowing, scored" if scored else ""))
     for staff_id in DEMO_LOGINS:  # demo passwords: never use these anywhere else
         rt.store.set_password(staff_id, hash_password(f"demo-{staff_id}"))
     start_service(rt)

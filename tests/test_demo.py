@@ -38,7 +38,7 @@ def test_demo_runs_shows_a_live_alert_and_stops_cleanly(tmp_path: Path) -> None:
             except httpx.TransportError:
                 return None
             return str(r.json()["token"]) if r.status_code == 200 else None
-        wait_for(lambda: login() is not None, 60, what="demo logins work")
+        wait_for(lambda: login() is not None, 120, what="demo logins work")
         headers = {"Authorization": f"Bearer {login()}"}
 
         def live_alert() -> dict[str, object] | None:
@@ -52,6 +52,20 @@ def test_demo_runs_shows_a_live_alert_and_stops_cleanly(tmp_path: Path) -> None:
         assert me["unit_name"] == "Solgården A"
         card = httpx.get(base + "/api/residents/r-1001", headers=headers).json()
         assert card["action_plan"].startswith("Knacka och vänta på svar")  # Swedish registry
+        # Fall risk: a model trained on the simulator, a method in force with its reason,
+        # and r-1001's simulated history with a slowing the decline test has seen.
+        assessor = httpx.post(base + "/api/auth/login",
+                              json={"staff_id": "s-bh", "password": "demo-s-bh"}).json()
+        risk = httpx.get(base + "/api/residents/r-1001/risk?days=90", headers={
+            "Authorization": f"Bearer {assessor['token']}"}).json()
+        assert risk["model"]["simulated"] is True
+        assert risk["method"]["id"] in ("decline", "speed", "model")
+        assert risk["method"]["reason_sv"]
+        speeds = [d["walking_speed"] for d in risk["series"] if d["walking_speed"]]
+        assert len(speeds) > 60
+        assert risk["latest_decline"]["flagged"] is True  # 8 cm/s slower over six weeks
+        if risk["method"]["id"] != "decline":
+            assert risk["latest"]["level"] in ("low", "moderate", "high")
         def stored() -> float:
             m = re.search(r"^tillsyn_observations_stored_total (\S+)$",
                           httpx.get(base + "/metrics").text, re.M)

@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on 40 simulated residents (half of them slowing down)."""
     ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
     out = tmp_path_factory.mktemp("model")
-    train(ds, out, seed=3, simulated=True)
+    train(ds, out, seed=3, simulated=True, method="model", rounds=50)
     return out
 
 
@@ -69,7 +69,8 @@ def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
     events.sort()
     with running_ingest(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db", "gw-risk",
                         reg=reg, site={"max_clock_behind_days": 90},
-                        risk={"model": str(model_dir), "catch_up_days": 21}) as (rt, ingest):
+                        risk={"model": str(model_dir), "catch_up_days": 21,
+                              "method": "model"}) as (rt, ingest):
         player = Player(mosquitto.url, load_registry(tmp_path / "registry.yaml"),
                         client_id="risk-player")
         try:
@@ -97,7 +98,9 @@ def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,
             # 2. Walking speed against the simulator's truth (sensors 2.0-3.6 m apart).
             errors = [abs(f.walking_speed - t.speed) for f, t in zip(stored, truth, strict=True)
                       if f.walking_speed is not None]
-            assert len(errors) >= DAYS - 2
+            # Walks a day are heavy-tailed (Variability.walks_shape): on about 7% of days
+            # there are fewer than 5 transits and no speed.
+            assert len(errors) >= 0.85 * DAYS
             assert statistics.fmean(errors) <= 2.5
 
         # 3. Daily scoring of the last 21 days, and a rise alert for the one slowing down.

@@ -53,7 +53,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fall-risk model trained on simulated residents (the page says so)."""
     ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
     out = tmp_path_factory.mktemp("model")
-    train(ds, out, seed=3, simulated=True)
+    train(ds, out, seed=3, simulated=True, method="model", rounds=50)
     return out
 
 
@@ -96,7 +96,11 @@ def seed_risk(cfg: Path, model: Path, resident: str, days: int = 40) -> None:
             conn.execute(insert(risk_days).values(
                 resident_id=resident, day=day.isoformat(), status="scored",
                 features={"walking_speed": 62.0 - 8.0 * i / days},
-                inputs={"decline": None}, probability=p,
+                inputs={"decline": None if i < 21 else {
+                    "day": day.isoformat(), "z": round(0.2 * (i - 21), 2), "usual": 62.0,
+                    "spread": 2.4, "drop": round(0.4 * (i - 21), 2), "recent": 58.0,
+                    "baseline_days": 21, "window_days": 14, "flagged": 0.2 * (i - 21) >= 2.5,
+                    "alerted": False}}, probability=p,
                 level="high" if p >= high else "moderate" if p >= low else "low",
                 factors=[{"input": "walking_speed", "contribution": 0.8,
                           "sv": "Går långsammare än vanligt", "en": "Walks slower than usual"}],
@@ -110,7 +114,7 @@ def gateway(mosquitto: Mosquitto, tmp_path: Path, model_dir: Path
     port = free_port()
     cfg = write_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path}/t.db",
                        reg=phone_registry(), client_id=f"gw-phone-{port}", api_port=port,
-                       risk={"model": str(model_dir)})
+                       risk={"model": str(model_dir), "method": "model"})
     seed_risk(cfg, model_dir, "r-1000")
     gw = GatewayProcess(cfg, port, tmp_path / "gw.log")
     gw.start()
@@ -321,8 +325,15 @@ def test_resident_page_with_goals_and_risk(browser: Browser, gateway: tuple[str,
     expect(g2.locator(".goal-meta")).to_contain_text("Förflyttning")  # life area d4, in Swedish
     # Risk: level, two charts with something in them, the factor in Swedish.
     expect(page.locator("#risk-summary")).to_contain_text(re.compile(r"^Nivå: "))
-    expect(page.locator("#risk-charts figure")).to_have_count(2)
-    expect(page.locator("#risk-charts polyline")).to_have_count(2)
+    # The method in force and why; the decline statistic against its threshold, in
+    # Swedish number form (the seeded last day: z = 0.2 x 18 = 3.6, spread 2.4 cm/s).
+    expect(page.locator("#risk-method")).to_have_text(
+        "Metod: full modell (alla rörelsemått) (valt i konfigurationen)")
+    expect(page.locator("#risk-decline-z")).to_have_text(re.compile(
+        r"^Nedgångsstatistik 3,6 \(larm från \d,\d; personens dag-till-dag-spridning "
+        r"2,4 cm/s\)\.$"))
+    expect(page.locator("#risk-charts figure")).to_have_count(3)
+    expect(page.locator("#risk-charts polyline")).to_have_count(3)
     expect(page.locator("#risk-factors li")).to_have_text(["Går långsammare än vanligt"])
     expect(page.locator("#risk-empty")).to_be_hidden()
     expect(page.locator("#risk-model")).to_contain_text("simulerade data")
@@ -400,7 +411,7 @@ def test_accessibility_of_every_page_in_both_languages(
                 page.locator("#form button[type=submit]").click()
                 expect(page.frame_locator("#report").locator("h1")).to_be_visible()
             if name == "resident":
-                expect(page.locator("#risk-charts figure")).to_have_count(2)
+                expect(page.locator("#risk-charts figure")).to_have_count(3)
             result = axe.run(page)
             report[f"{name}-{lang}"] = [
                 {"id": v["id"], "impact": v["impact"], "help": v["help"],

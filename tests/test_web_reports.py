@@ -120,8 +120,11 @@ def test_resident_page_and_reports_render(browser: Browser, mosquitto: Mosquitto
         expect(frame.locator('section.goal[data-goal="g-2"]')).to_contain_text(
             "inga data")  # walking speed: no movement features scored in this test
         expect(frame.locator('section.goal[data-goal="g-2"] svg')).to_have_count(2)
-        # The fall-risk section says plainly that no model is installed in this set-up.
-        expect(page.locator("#risk-summary")).to_contain_text("Ingen fallriskmodell")
+        # The fall-risk section says which method is in force and why: no model is
+        # installed in this set-up, so the walking-speed decline test.
+        expect(page.locator("#risk-summary")).to_contain_text("gånghastighetens nedgångstest")
+        expect(page.locator("#risk-method")).to_have_text(
+            "Metod: gånghastighetens nedgångstest (ingen modell) (ingen modell är installerad)")
         # ... and that the walking-speed trend has too little measured walking to say.
         expect(page.locator("#risk-decline")).to_contain_text("för lite mätt gång")
         expect(frame.locator('section.goal[data-goal="g-2"]')).to_contain_text(

@@ -382,6 +382,12 @@ class RiskConfig(StrictModel):
                                description="The person's own rolling baseline")
     catch_up_days: int = Field(7, ge=1, le=90,
                                description="Days scored after a stop, at most")
+    method: Literal["auto", "decline", "model"] = Field(
+        "auto", description="What gives the risk: `decline` the walking-speed decline test "
+                            "alone (no model); `model` the installed artefact (walking-speed "
+                            "change or the full model); `auto` the artefact's own "
+                            "recommendation from its held-out comparison, the decline test "
+                            "without an artefact (docs/fall-risk.md#which-method)")
 
 
 class ScaleConfig(StrictModel):

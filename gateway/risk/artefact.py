@@ -82,7 +82,9 @@ def load(directory: Path) -> Artefact:
     if problems:
         raise ConfigError(problems)
     model = pickle.loads(blob)  # noqa: S301 - hash verified against model.json
-    if not isinstance(model, RiskModel) or tuple(model.inputs) != INPUTS:
+    if not isinstance(model, RiskModel) or not model.inputs or \
+            not set(model.inputs) <= set(INPUTS):
         raise ConfigError([f"{blob_path}: not a fall-risk model with the inputs of this "
                            "version; retrain"])
+    meta.setdefault("method", "model" if tuple(model.inputs) == INPUTS else "speed")
     return Artefact(model, meta)

@@ -178,17 +178,19 @@ def read_csv(features: Path, falls: Path | None) -> Dataset:
 
 def simulated(n: int, days: int, seed: int, first: date | None = None,
               tz: ZoneInfo | None = None, progress: Callable[[int], None] | None = None,
-              courses: list[str] | None = None, workers: int = 1
+              courses: list[str] | None = None, workers: int = 1, **cohort: Any
               ) -> tuple[Dataset, list[object]]:
     """The cohort simulator's residents straight through the feature extractor (no broker):
     daily features and true falls. Returns the dataset and the simulated people. Each
-    resident is simulated on its own, so `workers` processes give the same result."""
+    resident is simulated on its own, so `workers` processes give the same result.
+    `cohort`: variability, decline_cm_s, decline_days, onset (firmware_stubs.cohort)."""
     from firmware_stubs.cohort import make_cohort
 
     tz = tz or ZoneInfo("Europe/Stockholm")
     first = first or date(2026, 1, 1)
-    people = make_cohort(n, seed, days, courses=courses)
-    ds = Dataset(source=f"simulated cohort n={n} days={days} seed={seed}")
+    people = make_cohort(n, seed, days, courses=courses, **cohort)
+    extra = "".join(f" {k}={v}" for k, v in sorted(cohort.items()))
+    ds = Dataset(source=f"simulated cohort n={n} days={days} seed={seed}{extra}")
     jobs = [(p, first, days, tz, seed) for p in people]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor

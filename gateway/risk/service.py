@@ -25,12 +25,14 @@ from detectors.risk import (
     rise,
 )
 from detectors.trend import BASELINE_DAYS as DECLINE_BASELINE_DAYS
+from detectors.trend import THRESHOLD as DECLINE_THRESHOLD
 from detectors.trend import WINDOW_DAYS, Decline, armed
 from gateway.alerting.service import AlertService
 from gateway.config.gateway import GatewayConfig
 from gateway.config.loader import beside_config
 from gateway.config.registry import Registry, Resident
 from gateway.config.resident import night as resident_night
+from gateway.errors import ConfigError
 from gateway.ibic.facts import movement_readings
 from gateway.profiles.loader import ProfileLibrary
 from gateway.risk.artefact import Artefact, load
@@ -66,8 +68,45 @@ def home_spec(res: Resident, config: GatewayConfig, profiles: ProfileLibrary) ->
 def load_model(config: GatewayConfig, config_path: Path | str | None) -> Artefact | None:
     """The configured artefact (None when none is configured); ConfigError if broken."""
     if config.risk.model is None:
+        if config.risk.method == "model":
+            raise ConfigError([f"{config_path}: risk.method: value 'model': needs risk.model "
+                               "(an artefact from `tillsyn risk train`)"])
         return None
     return load(beside_config(config.risk.model, config_path))
+
+
+METHOD_NAMES = {
+    "decline": ("walking-speed decline test (no model)",
+                "gånghastighetens nedgångstest (ingen modell)"),
+    "speed": ("model of walking-speed change", "modell av gånghastighetens förändring"),
+    "model": ("full model (all movement measures)", "full modell (alla rörelsemått)"),
+}
+
+
+def method_in_force(config: GatewayConfig, artefact: Artefact | None) -> dict[str, Any]:
+    """Which method gives the risk (docs/fall-risk.md#which-method), and why."""
+    configured = config.risk.method
+    if artefact is None:
+        mid, why = "decline", ("no model is installed", "ingen modell är installerad")
+    elif configured == "decline":
+        mid, why = "decline", ("chosen in the configuration (risk.method)",
+                               "valt i konfigurationen")
+    elif configured == "model":
+        mid, why = str(artefact.meta.get("method", "model")), (
+            "chosen in the configuration (risk.method)", "valt i konfigurationen")
+    elif artefact.meta.get("recommended") == "decline":
+        mid, why = "decline", (
+            "the installed model was not significantly better than the decline test on "
+            "held-out residents", "den installerade modellen var inte signifikant bättre än "
+            "nedgångstestet på brukare som hölls utanför träningen")
+    else:
+        mid = str(artefact.meta.get("method", "model"))
+        why = ("the simplest method not significantly worse than the best on held-out "
+               "residents", "den enklaste metoden som inte var signifikant sämre än den "
+               "bästa på brukare som hölls utanför träningen")
+    en, sv = METHOD_NAMES[mid]
+    return {"id": mid, "configured": configured, "en": en, "sv": sv, "reason_en": why[0],
+            "reason_sv": why[1], "decline_threshold": DECLINE_THRESHOLD}
 
 
 class RiskService:
@@ -82,6 +121,7 @@ class RiskService:
         self.profiles = profiles
         self.artefact = artefact
         self.alerting = alerting
+        self.method = method_in_force(config, artefact)
         self.tz = ZoneInfo(config.site.timezone)
         self._lock = threading.Lock()
         self._schedule = Periodic("risk", self._round, 900,
@@ -122,6 +162,10 @@ class RiskService:
                                 .where(risk_days.c.day <= last.isoformat())).all()
         return {(d := date.fromisoformat(r.day)): DayFeatures.from_dict(d, r.features)
                 for r in rows}
+
+    def store_features(self, rid: str, days: list[DayFeatures]) -> None:
+        """Keep computed features of complete days (a day scored already keeps its row)."""
+        self._save_features(rid, days)
 
     def _save_features(self, rid: str, days: list[DayFeatures]) -> None:
         # Only complete days: today and the night after it are still happening.
@@ -167,6 +211,8 @@ class RiskService:
                                "model_version": None, "computed_ms": now_ms()}
         if self.artefact is None:
             row["status"] = "no_model"
+        elif self.method["id"] == "decline":
+            row["status"] = "decline_only"  # a model is installed but not in force
         elif not inp.scorable:
             row["status"] = "insufficient_data"
             row["model_version"] = self.artefact.version
@@ -281,10 +327,12 @@ class RiskService:
         model = None if self.artefact is None else {
             k: self.artefact.meta.get(k) for k in (
                 "version", "trained_at", "source", "simulated", "thresholds", "evaluation")}
-        return {"resident_id": rid, "model": model,
+        declines = [s["decline"] for s in series if s["decline"]]
+        return {"resident_id": rid, "model": model, "method": self.method,
                 "model_missing_reason": None if model else
                 "no fall-risk model is installed (risk.model in the configuration)",
-                "latest": scored[-1] if scored else None, "series": series}
+                "latest": scored[-1] if scored else None,
+                "latest_decline": declines[-1] if declines else None, "series": series}
 
     # --- the schedule -----------------------------------------------------------------------
 

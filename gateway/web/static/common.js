@@ -54,6 +54,11 @@ const hhmm = (ms) => { const p = parts(ms); return p.hh + ":" + p.mm; };
 // The night a moment belongs to: its evening's date (before noon: the evening before).
 function nightOf(ms) { const p = parts(ms); return dayKey(p) - (+p.hh < 12 ? 1 : 0); }
 
+function num(x, digits = 1) {  // 3.25 -> "3,3" in Swedish, "3.3" in English
+  return Number(x).toLocaleString(lang === "en" ? "en-GB" : "sv-SE",
+    {minimumFractionDigits: digits, maximumFractionDigits: digits});
+}
+
 function dateText(iso) {  // "2026-12-04" -> "4 dec. 2026"
   const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
   return d + " " + MONTHS[lang][m - 1] + " " + y;

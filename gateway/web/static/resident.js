@@ -66,7 +66,11 @@ async function riskTrend() {
   const summary = document.getElementById("risk-summary");
   const factors = document.getElementById("risk-factors");
   const charts = document.getElementById("risk-charts");
-  if (!r.model) summary.textContent = t("risk_no_model");
+  // The method in force (docs/fall-risk.md#which-method) and why it is the one.
+  const m = r.method;
+  document.getElementById("risk-method").textContent = t("risk_method") + ": " +
+    (lang === "en" ? m.en : m.sv) + " (" + (lang === "en" ? m.reason_en : m.reason_sv) + ")";
+  if (m.id === "decline") summary.textContent = t("risk_by_decline");
   else if (!r.latest) summary.textContent = t("risk_no_score");
   else summary.textContent = t("risk_level") + ": " + t("risk_" + r.latest.level) + " (" +
     Math.round(r.latest.probability * 100) + " %, " + dateText(r.latest.day) + ")";
@@ -74,26 +78,35 @@ async function riskTrend() {
   const dec = r.series.filter(s => s.decline).map(s => s.decline);
   const d = dec.length ? dec[dec.length - 1] : null;
   document.getElementById("risk-decline").textContent = !d ? t("risk_decline_unknown") :
-    d.flagged ? t("risk_decline_flagged").replace("{drop}", d.drop.toFixed(1))
+    d.flagged ? t("risk_decline_flagged").replace("{drop}", num(d.drop))
       .replace("{recent}", Math.round(d.recent)).replace("{usual}", Math.round(d.usual))
       .replace("{day}", dateText(d.day)) : t("risk_decline_none").replace("{day}", dateText(d.day));
+  // The uncertainty: the statistic against the threshold an alert needs.
+  document.getElementById("risk-decline-z").textContent = !d ? "" :
+    t("risk_decline_z").replace("{z}", num(d.z)).replace("{th}", num(m.decline_threshold))
+      .replace("{sd}", num(d.spread));
   if (r.model) document.getElementById("risk-model").textContent = t("risk_model") + " " +
     r.model.version + (r.model.simulated ? " – " + t("risk_simulated") : "");
-  const latest = r.latest ? r.latest.factors : [];
-  document.getElementById("risk-factors-box").hidden = !r.latest;
-  if (r.latest && !latest.length) latest.push({sv: t("risk_no_factors"), en: t("risk_no_factors")});
+  const byModel = m.id !== "decline" && r.latest;
+  const latest = byModel ? r.latest.factors : (d && d.flagged ? [{
+    sv: t("risk_decline_factor").replace("{drop}", num(d.drop)),
+    en: t("risk_decline_factor").replace("{drop}", num(d.drop))}] : []);
+  document.getElementById("risk-factors-box").hidden = !byModel && !latest.length;
+  if (byModel && !latest.length) latest.push({sv: t("risk_no_factors"), en: t("risk_no_factors")});
   factors.replaceChildren(...latest.map(f => {
     const li = document.createElement("li");
     li.textContent = lang === "en" ? f.en : f.sv;
     return li;
   }));
-  const scored = r.series.filter(s => s.probability !== null);
+  const scored = m.id === "decline" ? [] : r.series.filter(s => s.probability !== null);
   const speeds = r.series.filter(s => s.walking_speed !== null);
   const th = r.model ? r.model.thresholds : null;
   // No empty boxes: a chart only where there is something to draw, else one sentence.
   const figs = [];
   if (scored.length) figs.push(lineChart(t("risk_probability"), scored.map(s => [s.day, s.probability * 100]), th ? th.map(x => x * 100) : [], "%"));
   if (speeds.length) figs.push(lineChart(t("risk_speed"), speeds.map(s => [s.day, s.walking_speed]), [], "cm/s"));
+  const zs = r.series.filter(s => s.decline).map(s => [s.day, s.decline.z]);
+  if (zs.length) figs.push(lineChart(t("risk_decline_chart"), zs, [m.decline_threshold], ""));
   charts.replaceChildren(...figs);
   document.getElementById("risk-empty").hidden = figs.length > 0;
 }
