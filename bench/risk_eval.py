@@ -98,6 +98,22 @@ def comparison(n: int, days: int, seed: int, workers: int, rounds: int) -> None:
               f"{r['auc_minus_best_ci'][1]:+.3f}) |")
     print(f"   base rate: Brier {ev['base_rate']['brier']:.4f}; best {cmp_['best']}; "
           f"recommended (simplest not significantly worse): {cmp_['recommended']}")
+    # How many residents a cohort needs to separate each method from the best at the
+    # effect sizes seen here: the interval's half-width shrinks as 1/sqrt(residents held
+    # out); separation with 80% power needs the difference to be 2.8 standard errors.
+    held = ev["held_out_residents"]
+    for m, r in cmp_["methods"].items():
+        if m == cmp_["best"]:
+            continue
+        lo, hi = r["auc_minus_best_ci"]
+        se = (hi - lo) / (2 * 1.96)
+        diff = abs(r["auc_minus_best"])
+        if diff == 0 or se == 0:
+            continue
+        need = held * (se / (diff / 2.8)) ** 2
+        print(f"   to separate {m} from {cmp_['best']} (AUC difference {diff:.3f}) with 80% "
+              f"power: about {need:,.0f} held-out residents, {4 * need:,.0f} in all "
+              f"(extrapolated from the interval's width, {days} days each)")
 
 
 def _z_series(job: tuple[Person, int, int]) -> list[tuple[int, float | None]]:

@@ -12,6 +12,7 @@ prediction (van Schooten 2015).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,7 +164,8 @@ def inputs(history: Sequence[DayFeatures] | Mapping[date, DayFeatures], day: dat
         "transitions_change_pct": _pct(r["room_transitions"], u["room_transitions"]),
         "time_in_bed_change": _diff(r["time_in_bed"], u["time_in_bed"]),
         "time_out_change": _diff(r["time_out"], u["time_out"]),
-        "activity_cv": (round(statistics.pstdev(act) / act_mean, 4)
+        "activity_cv": (round(math.sqrt(sum((a - act_mean) ** 2 for a in act) / len(act))
+                             / act_mean, 4)
                         if act_mean and len(act) >= MIN_RECENT_DAYS else None),
     }
     return Inputs(day, values, r, u, len(recent), len(base), dec)

@@ -154,6 +154,10 @@ class RiskService:
             self._save_features(res.id, [f for f in fresh if f.day in keep])
         return [stored[first + timedelta(days=i)] for i in range(days)]
 
+    def stored_days(self, rid: str, first: date, last: date) -> dict[date, DayFeatures]:
+        """The stored features of days first..last (one query; what a backfill reads)."""
+        return self._stored(rid, first, last)
+
     def _stored(self, rid: str, first: date, last: date) -> dict[date, DayFeatures]:
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(risk_days.c.day, risk_days.c.features)

@@ -125,6 +125,7 @@ class ScaipService:
     def start(self, sender: Sender) -> None:
         """Run with `sender(centre_id, ref, body)` (the SIP agent's send)."""
         self.sender = sender
+        self._stop.clear()  # started again after a stop (scale-out: the jobs lease came back)
         self._init_cursors()
         self._thread = threading.Thread(target=self._run, name="tillsyn-scaip", daemon=True)
         self._thread.start()
