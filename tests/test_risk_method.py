@@ -60,9 +60,11 @@ def config(**risk: Any) -> GatewayConfig:
     return GatewayConfig.model_validate({"risk": risk})
 
 
-def artefact(method: str, recommended: str) -> Artefact:
-    return Artefact(model=None, meta={"method": method, "recommended": recommended,  # type: ignore[arg-type]
-                                      "version": "v"})
+def artefact(method: str, recommended: str | None) -> Artefact:
+    meta = {"method": method, "version": "v"}
+    if recommended is not None:
+        meta["recommended"] = recommended
+    return Artefact(model=None, meta=meta)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("configured", "installed", "in_force", "why"), [
@@ -72,8 +74,10 @@ def artefact(method: str, recommended: str) -> Artefact:
     ("auto", ("model", "model"), "model", "simplest method"),
     ("decline", ("model", "model"), "decline", "chosen in the configuration"),
     ("model", ("model", "decline"), "model", "chosen in the configuration"),
+    ("auto", ("model", None), "model", "trained before the comparison"),
 ])
-def test_method_in_force(configured: str, installed: tuple[str, str] | None, in_force: str,
+def test_method_in_force(configured: str, installed: tuple[str, str | None] | None,
+                         in_force: str,
                          why: str) -> None:
     art = None if installed is None else artefact(*installed)
     m = method_in_force(config(method=configured), art)

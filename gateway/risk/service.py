@@ -94,6 +94,10 @@ def method_in_force(config: GatewayConfig, artefact: Artefact | None) -> dict[st
     elif configured == "model":
         mid, why = str(artefact.meta.get("method", "model")), (
             "chosen in the configuration (risk.method)", "valt i konfigurationen")
+    elif "recommended" not in artefact.meta:
+        mid, why = str(artefact.meta.get("method", "model")), (
+            "an artefact trained before the comparison existed: its own method",
+            "en modell tränad före jämförelsen: dess egen metod")
     elif artefact.meta.get("recommended") == "decline":
         mid, why = "decline", (
             "the installed model was not significantly better than the decline test on "
