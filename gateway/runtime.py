@@ -213,9 +213,16 @@ def start_jobs(rt: Runtime) -> None:
 def start_handoff(rt: Runtime) -> None:
     """The SIP stack and the SCAIP service, if scaip.enabled."""
     if rt.scaip is not None and rt.sip is None:
-        rt.sip = SipAgent(rt.config.scaip.local_uri, rt.config.scaip.centres,
-                          rt.scaip.on_result)
-        rt.sip.start()
+        sip = SipAgent(rt.config.scaip.local_uri, rt.config.scaip.centres, rt.scaip.on_result)
+        try:
+            sip.start()
+        except RuntimeError as exc:
+            # Supervision goes on without the hand-off; /healthz says why (degraded).
+            log.error("alarm-centre hand-off not started: %s", exc)
+            rt.scaip.failed = str(exc)
+            return
+        rt.sip = sip
+        rt.scaip.failed = None
         rt.scaip.start(rt.sip.send)
 
 

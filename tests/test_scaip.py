@@ -422,3 +422,34 @@ def test_mqtt_sos_to_the_centre_and_its_answer_on_the_board(
     finally:
         page.close()
         gw.stop()
+
+
+def test_a_sip_stack_that_cannot_start_leaves_supervision_running(
+        tmp_path: Path, proxy: Kamailio, centre: Centre, certs: dict[str, Path]) -> None:
+    """PJSIP refuses the centre's account (a proxy URI it cannot parse): the gateway goes on
+    without the hand-off, /healthz says why, and a later start in the same process (a
+    scale-out worker getting the jobs back) works."""
+    reg = registry(1)
+    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db", reg=reg,
+                       scaip={"enabled": True, "centres": [{
+                           "id": "larm", "transport": "tcp", "proxy": "sip:[::1",
+                           "uri": f"sip:scaip@127.0.0.1:{centre.port}"}]})
+    rt = load_runtime(cfg)
+    build_alerting(rt, publish=False)
+    assert rt.scaip is not None and rt.alerts is not None
+    start_handoff(rt)  # does not raise
+    assert rt.sip is None
+    [problem] = rt.scaip.health()[1]
+    assert problem.startswith("scaip: not running: the SIP stack did not start") and \
+        "Invalid URI" in problem
+    assert raise_alert(rt)  # alerts are raised and stored as ever
+    close(rt)
+    (tmp_path / "ok").mkdir()
+    good = gateway(tmp_path / "ok", proxy, centre, certs)
+    try:
+        assert good.alerts is not None
+        alert = raise_alert(good)
+        wait_for(lambda: good.alerts.get(alert)["centre_status"] == "accepted", timeout=15,
+                 what="accepted after a failed start in the same process")
+    finally:
+        close(good)

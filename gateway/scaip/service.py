@@ -110,6 +110,7 @@ class ScaipService:
         self._thread: threading.Thread | None = None
         self.sender: Sender | None = None
         self.rounds = 0
+        self.failed: str | None = None  # why the SIP stack did not start
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -394,6 +395,8 @@ class ScaipService:
         now = time.monotonic()
         centres: dict[str, Any] = {}
         limit = max(60.0, 3 * self.config.response_timeout_seconds)
+        if self.failed is not None:
+            problems.append(f"scaip: not running: {self.failed}")
         for cid, p in self.pending().items():
             st = self.state[cid]
             ok_ago = None if st.last_heartbeat_ok is None else round(now - st.last_heartbeat_ok)

@@ -78,7 +78,7 @@ class SipAgent:
         self.on_result = on_result
         self._jobs: queue.Queue[tuple[str, str, bytes] | None] = queue.Queue()
         self._ready = threading.Event()
-        self._failed: BaseException | None = None
+        self._failed: str | None = None
         self._thread = threading.Thread(target=self._run, name="tillsyn-sip", daemon=True)
         self._stopping = threading.Event()
         self.sent = 0
@@ -143,7 +143,20 @@ class SipAgent:
                 buddy.create(acc, bcfg)
                 buddies[cid] = buddy
         except Exception as exc:  # noqa: BLE001 - reported to start()
-            self._failed = exc
+            # Keep the words only: the exception's traceback would keep this thread's PJSIP
+            # objects alive, and destroying them later on another thread aborts the process.
+            self._failed = _reason(exc)
+            failed = True
+        else:
+            failed = False
+        if failed:
+            acc = buddy = None  # noqa: F841 - drop the loop's references on this thread
+            buddies.clear()
+            accounts.clear()
+            try:
+                ep.libDestroy()  # so that a later start in this process can create it again
+            except Exception:  # noqa: BLE001 - it may not have been created at all
+                log.debug("SIP stack cleanup after a failed start")
             self._ready.set()
             return
         self._ready.set()
@@ -194,9 +207,7 @@ class SipAgent:
                 buddy.sendInstantMessage(prm)
                 self.sent += 1
             except Exception as exc:  # noqa: BLE001 - pjsua2.Error: not sent at all
-                info = getattr(exc, "info", None)
-                reason = info() if callable(info) else str(exc)
-                self._result(SendResult(centre_id, ref, 0, f"not sent: {reason}"[:200],
+                self._result(SendResult(centre_id, ref, 0, f"not sent: {_reason(exc)}"[:200],
                                         None))
 
     def _result(self, result: SendResult) -> None:
@@ -230,6 +241,13 @@ class SipAgent:
             log.warning("SCAIP centre %s sent an unreadable response: %s", centre_id, exc)
             return
         self._result(SendResult(centre_id, response.ref, 200, "OK", response))
+
+
+def _reason(exc: BaseException) -> str:
+    """The words of a pjsua2.Error (its str() is empty) or of any other exception."""
+    info = getattr(exc, "info", None)
+    text = info() if callable(info) else str(exc)
+    return " ".join(str(text).split())[:300] or type(exc).__name__
 
 
 def _account_class() -> Any:
