@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -59,29 +60,32 @@ def list_alerts(staff: Authorized, rt: RuntimeDep,
     return {"last_event_id": last, "alerts": [public(a) for a in rows]}
 
 
+def _step(rt: Any, alert_id: int, staff: Staff, action: str,
+          do: Callable[[AlertService], dict[str, Any]]) -> dict[str, Any]:
+    """A staff step on an alert in the caller's scope: audited, then done; the service's
+    refusal (a step the alert's state does not allow) is its answer."""
+    svc = _service(rt)
+    alert = _in_scope(svc, alert_id, staff)
+    rt.store.audit(staff.id, action, alert["resident_id"], f"alert={alert_id}")
+    try:
+        return public(do(svc))
+    except AlertError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
 @router.post("/{alert_id}/ack")
 def acknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """Acknowledge: someone has it."""
-    svc = _service(rt)
-    alert = _in_scope(svc, alert_id, staff)
-    rt.store.audit(staff.id, "acknowledge_alert", alert["resident_id"], f"alert={alert_id}")
-    try:
-        return public(svc.acknowledge(alert_id, staff.id))
-    except AlertError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return _step(rt, alert_id, staff, "acknowledge_alert",
+                 lambda svc: svc.acknowledge(alert_id, staff.id))
 
 
 @router.post("/{alert_id}/unack")
 def unacknowledge(alert_id: int, staff: Authorized, rt: RuntimeDep) -> dict[str, Any]:
     """Undo one's own acknowledgement within 10 s (a mistaken tap): the alert is open
     again."""
-    svc = _service(rt)
-    alert = _in_scope(svc, alert_id, staff)
-    rt.store.audit(staff.id, "unacknowledge_alert", alert["resident_id"], f"alert={alert_id}")
-    try:
-        return public(svc.unacknowledge(alert_id, staff.id))
-    except AlertError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return _step(rt, alert_id, staff, "unacknowledge_alert",
+                 lambda svc: svc.unacknowledge(alert_id, staff.id))
 
 
 @router.post("/{alert_id}/resolve")
@@ -89,13 +93,8 @@ def resolve(alert_id: int, body: ResolveBody, staff: Authorized,
             rt: RuntimeDep) -> dict[str, Any]:
     """Resolve with an outcome: visited, called, no_action_needed, false_alarm, technical
     (the last two need a note saying what happened)."""
-    svc = _service(rt)
-    alert = _in_scope(svc, alert_id, staff)
-    rt.store.audit(staff.id, "resolve_alert", alert["resident_id"], f"alert={alert_id}")
-    try:
-        return public(svc.resolve(alert_id, staff.id, body.outcome, body.note))
-    except AlertError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    return _step(rt, alert_id, staff, "resolve_alert",
+                 lambda svc: svc.resolve(alert_id, staff.id, body.outcome, body.note))
 
 
 @router.get("/stream", response_class=EventStreamResponse,
