@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from detectors.features import daily, onsets, transits
-from detectors.trend import armed, decline
+from detectors.trend import decline, new_declines
 from firmware_stubs.cohort import Person, make_cohort, simulate
 from gateway.risk.dataset import cohort_spec, simulated
 from gateway.risk.train import train
@@ -133,17 +133,8 @@ def _z_series(job: tuple[Person, int, int]) -> list[tuple[int, float | None]]:
 def new_flags(series: list[tuple[int, float | None]], threshold: float,
               start: int = 0) -> list[int]:
     """Days from `start` on which a new decline is flagged at `threshold` (the service's
-    rule: one alert per slowing, re-armed below REARM_Z)."""
-    prev: list[tuple[float | None, bool]] = []
-    out = []
-    for k, z in series:
-        if k < start:
-            continue
-        new = z is not None and z >= threshold and armed(prev)
-        if new:
-            out.append(k)
-        prev.append((z, new))
-    return out
+    rule, detectors.trend.new_declines)."""
+    return new_declines([(k, z) for k, z in series if k >= start], threshold)
 
 
 def detection_curve(setting: str, n_stable: int, n_cell: int, seed: int,

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 WINDOW_DAYS = 14
 BASELINE_DAYS = 90
@@ -30,6 +31,7 @@ THRESHOLD = 2.5
 REARM_Z = 1.0  # after an alert, a new one waits until the statistic has fallen below this
 SD_FLOOR_CM_S = 0.5  # a spread below this is a measurement artefact, not a steady person
 OUTLIER_MADS = 4.0  # baseline days this many robust spreads from the median are left out
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,17 +113,24 @@ def armed(previous: Sequence[tuple[float | None, bool]]) -> bool:
     return True
 
 
+def new_declines(series: Iterable[tuple[T, float | None]], threshold: float = THRESHOLD
+                 ) -> list[T]:
+    """The keys (days) of `series`, (key, z) oldest first, on which a new decline is
+    flagged at `threshold`: one alert per slowing, re-armed below REARM_Z."""
+    out: list[T] = []
+    previous: list[tuple[float | None, bool]] = []
+    for key, z in series:
+        new = z is not None and z >= threshold and armed(previous)
+        if new:
+            out.append(key)
+        previous.append((z, new))
+    return out
+
+
 def flagged_days(speeds: Mapping[date, float | None], first: date, last: date
                  ) -> list[Decline]:
     """Days first..last on which a new decline is flagged (the alerts the service raises)."""
-    out: list[Decline] = []
-    previous: list[tuple[float | None, bool]] = []
-    day = first
-    while day <= last:
-        d = decline(speeds, day)
-        new = d is not None and d.flagged and armed(previous)
-        if new and d is not None:
-            out.append(d)
-        previous.append((None if d is None else d.z, new))
-        day += timedelta(days=1)
-    return out
+    stats = [decline(speeds, first + timedelta(days=i))
+             for i in range((last - first).days + 1)]
+    flagged = new_declines((d, None if d is None else d.z) for d in stats)
+    return [d for d in flagged if d is not None]
