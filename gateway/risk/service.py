@@ -146,7 +146,7 @@ class RiskService:
         """Features of the `days` days up to `last`: stored ones, the rest computed (and
         stored, so each day is computed once)."""
         first = last - timedelta(days=days - 1)
-        stored = self._stored(res.id, first, last)
+        stored = self.stored_days(res.id, first, last)
         missing = [first + timedelta(days=i) for i in range(days)
                    if first + timedelta(days=i) not in stored]
         if missing:
@@ -155,14 +155,11 @@ class RiskService:
             for f in fresh:
                 if f.day in keep:
                     stored[f.day] = f
-            self._save_features(res.id, [f for f in fresh if f.day in keep])
+            self.store_features(res.id, [f for f in fresh if f.day in keep])
         return [stored[first + timedelta(days=i)] for i in range(days)]
 
     def stored_days(self, rid: str, first: date, last: date) -> dict[date, DayFeatures]:
         """The stored features of days first..last (one query; what a backfill reads)."""
-        return self._stored(rid, first, last)
-
-    def _stored(self, rid: str, first: date, last: date) -> dict[date, DayFeatures]:
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(risk_days.c.day, risk_days.c.features)
                                 .where(risk_days.c.resident_id == rid)
@@ -173,9 +170,6 @@ class RiskService:
 
     def store_features(self, rid: str, days: list[DayFeatures]) -> None:
         """Keep computed features of complete days (a day scored already keeps its row)."""
-        self._save_features(rid, days)
-
-    def _save_features(self, rid: str, days: list[DayFeatures]) -> None:
         # Only complete days: today and the night after it are still happening.
         done = self.complete_until()
         rows = [{"resident_id": rid, "day": f.day.isoformat(), "features": f.as_dict(),
