@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from gateway.broker import free_port
+from gateway.broker import free_port, port_open
 from tests.support import FIXTURES, wait_for
 
 SCENARIOS = FIXTURES / "scaip"
@@ -107,7 +107,7 @@ class Kamailio:
             self.proc = subprocess.Popen(
                 [kamailio, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8",
                  "-Y", str(self.dir)], stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: "relay" in self.log.read_text() or _listening(self.tcp_port),
+        wait_for(lambda: "relay" in self.log.read_text() or port_open(self.tcp_port),
                  timeout=20, what="Kamailio listening")
 
     def proxy_uri(self, transport: str) -> str:
@@ -118,14 +118,8 @@ class Kamailio:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        _end(self.proc, signal.SIGTERM)
+        self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -153,17 +147,11 @@ class Centre:
              str(self.messages), "-trace_err", "-error_file", str(self.dir / "errors.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             cwd=self.dir)
-        wait_for(lambda: _listening(self.port), timeout=20, what="SIPp listening")
+        wait_for(lambda: port_open(self.port), timeout=20, what="SIPp listening")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        _end(self.proc, signal.SIGINT)
+        self.proc = None
 
     def cleanup(self) -> None:
         self.stop()
@@ -180,8 +168,13 @@ class Centre:
         return self.received_before + now
 
 
-def _listening(port: int) -> bool:
-    import socket  # noqa: PLC0415
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def _end(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
+    """Stop a child with `sig`, killing it if it has not ended within 10 s."""
+    if proc is None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
