@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -70,3 +71,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/tillsyn.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fall-risk model trained on 40 simulated residents (half of them slowing down),
+    with the full model in force; read-only, shared by the tests that need one."""
+    from gateway.risk.dataset import simulated
+    from gateway.risk.train import train
+
+    ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
+    out = tmp_path_factory.mktemp("model")
+    train(ds, out, seed=3, simulated=True, method="model", rounds=50)
+    return out

@@ -21,9 +21,8 @@ from gateway.api.app import create_app
 from gateway.config.loader import load_registry
 from gateway.ibic.facts import load_facts
 from gateway.ibic.indicators import compute
-from gateway.risk.dataset import cohort_spec, simulated
+from gateway.risk.dataset import cohort_spec
 from gateway.risk.service import RiskService
-from gateway.risk.train import train
 from gateway.runtime import build_alerting
 from gateway.storage.schema import alerts, audit_log, observations, risk_days
 from tests.homes import SITE, auth, running_ingest
@@ -32,15 +31,6 @@ from tests.support import Mosquitto, wait_for
 pytestmark = pytest.mark.broker
 TZ = ZoneInfo("Europe/Stockholm")
 DAYS = 56
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained on 40 simulated residents (half of them slowing down)."""
-    ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
-    out = tmp_path_factory.mktemp("model")
-    train(ds, out, seed=3, simulated=True, method="model", rounds=50)
-    return out
 
 
 def test_fall_risk_through_the_pipeline(mosquitto: Mosquitto, tmp_path: Path,

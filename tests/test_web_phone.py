@@ -24,8 +24,6 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import delete, insert
 
 from gateway.auth import create_token
-from gateway.risk.dataset import simulated
-from gateway.risk.train import train
 from gateway.runtime import load_runtime
 from gateway.storage.schema import risk_days
 from tests.gateway_proc import GatewayProcess
@@ -46,15 +44,6 @@ PLAN = "Knacka och vänta på svar innan du går in.\nHon vill klara toaletten s
 
 def phone_id(p: tuple[int, int]) -> str:
     return f"{p[0]}x{p[1]}"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fall-risk model trained on simulated residents (the page says so)."""
-    ds, _ = simulated(40, 150, 3, courses=["decline", "stable"])
-    out = tmp_path_factory.mktemp("model")
-    train(ds, out, seed=3, simulated=True, method="model", rounds=50)
-    return out
 
 
 def phone_registry() -> dict[str, Any]:
