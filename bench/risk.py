@@ -53,6 +53,7 @@ def populate(db: Path, cfg: Path, residents: int, days: int, sample: int, seed: 
     from firmware_stubs.cohort import make_cohort, simulate
     from gateway.risk.dataset import cohort_spec
     from gateway.storage.migrate import upgrade
+    from tests.cohort_store import insert_observations
 
     first, _, last = _dates(days)
     total = (last - first).days + 1
@@ -65,11 +66,7 @@ def populate(db: Path, cfg: Path, residents: int, days: int, sample: int, seed: 
     for p in people:
         rows, _ = simulate(p, first, total, TZ, seed)
         if p.index < sample:
-            conn.executemany(
-                "INSERT INTO observations (resident_id, device_id, kind, value, ts_ms, "
-                "received_ms, room, clock_override) VALUES (?,?,?,?,?,?,?,0)",
-                [(p.id, dev, kind, json.dumps(value), ts, ts, None)
-                 for ts, kind, dev, value in rows])
+            insert_observations(conn, p.id, rows)
             n_obs += len(rows)
         feats = daily(rows, cohort_spec(p.index, p.distances_m, TZ), first, last)
         conn.executemany(

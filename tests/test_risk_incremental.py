@@ -9,39 +9,21 @@ what was computed."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from firmware_stubs.cohort import cohort_registry, make_cohort, simulate
+from firmware_stubs.cohort import make_cohort
 from gateway.runtime import load_runtime
-from gateway.storage.migrate import upgrade
-from tests.homes import SITE, write_config
+from tests.cohort_store import stored_cohort
 
-TZ = ZoneInfo("Europe/Stockholm")
 DAYS = 40
 
 
 def test_day_by_day_features_equal_the_whole_period(tmp_path: Path) -> None:
     people = make_cohort(8, 31, DAYS, decline_share=0.5, episode_share=0.25)
-    today = datetime.now(UTC).astimezone(TZ).date()
-    first = today - timedelta(days=DAYS + 2)
-    last = first + timedelta(days=DAYS - 1)
-    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db",
-                       reg=cohort_registry(people, SITE))
-    upgrade(f"sqlite:///{tmp_path}/t.db")
-    conn = sqlite3.connect(tmp_path / "t.db")
-    for p in people:
-        rows, _ = simulate(p, first, DAYS, TZ, 31)
-        conn.executemany(
-            "INSERT INTO observations (resident_id, device_id, kind, value, ts_ms, "
-            "received_ms, room, clock_override) VALUES (?,?,?,?,?,?,?,0)",
-            [(p.id, dev, kind, json.dumps(value), ts, ts, None) for ts, kind, dev, value in rows])
-    conn.commit()
-    conn.close()
-    rt = load_runtime(cfg)
+    store = stored_cohort(tmp_path, people, DAYS, 31)
+    first, last = store.first, store.last
+    rt = load_runtime(store.config)
     risk = rt.risk
     assert risk is not None
     compared = 0

@@ -13,47 +13,28 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from detectors.features import daily
-from firmware_stubs.cohort import cohort_registry, make_cohort, simulate
+from firmware_stubs.cohort import cohort_registry, make_cohort
 from gateway.risk.dataset import cohort_spec
-from gateway.storage.migrate import upgrade
+from tests.cohort_store import TZ, stored_cohort
 from tests.homes import SITE, write_config
 from tests.support import tillsyn
 
 pytestmark = pytest.mark.slow
-TZ = ZoneInfo("Europe/Stockholm")
 RESIDENTS = 40
 DAYS = 120
 
 
 def test_features_from_the_store_joined_with_falls_train_and_compare(tmp_path: Path) -> None:
     people = make_cohort(RESIDENTS, 21, DAYS, decline_share=0.5, episode_share=0.2)
-    today = datetime.now(UTC).astimezone(TZ).date()
-    first = today - timedelta(days=DAYS + 2)
-    last = first + timedelta(days=DAYS - 1)
-    cfg = write_config(tmp_path, "mqtt://127.0.0.1:1", f"sqlite:///{tmp_path}/t.db",
-                       reg=cohort_registry(people, SITE))
-    upgrade(f"sqlite:///{tmp_path}/t.db")
-    conn = sqlite3.connect(tmp_path / "t.db")
-    played = {}
-    falls: list[tuple[str, str]] = []
-    for p in people:
-        rows, truth = simulate(p, first, DAYS, TZ, 21)
-        played[p.id] = rows
-        falls += [(p.id, t.day.isoformat()) for t in truth if t.fell]
-        conn.executemany(
-            "INSERT INTO observations (resident_id, device_id, kind, value, ts_ms, "
-            "received_ms, room, clock_override) VALUES (?,?,?,?,?,?,?,0)",
-            [(p.id, dev, kind, json.dumps(value), ts, ts, None) for ts, kind, dev, value in rows])
-    conn.commit()
-    conn.close()
+    store = stored_cohort(tmp_path, people, DAYS, 21)
+    cfg, first, last = store.config, store.first, store.last
+    falls = [(rid, t.day.isoformat()) for rid, (_, truth) in store.played.items()
+             for t in truth if t.fell]
     assert len(falls) >= 5
 
     # 1. Export from the store.
@@ -66,7 +47,7 @@ def test_features_from_the_store_joined_with_falls_train_and_compare(tmp_path: P
     assert len(exported) == RESIDENTS * DAYS
     # The export is what the features are: one resident checked against the extractor.
     p = people[3]
-    direct = daily(played[p.id], cohort_spec(p.index, p.distances_m, TZ), first, last)
+    direct = daily(store.played[p.id][0], cohort_spec(p.index, p.distances_m, TZ), first, last)
     mine = [row for row in exported if row["resident_id"] == p.id]
     assert [row["walking_speed"] for row in mine] == [
         "" if d.walking_speed is None else str(d.walking_speed) for d in direct]
