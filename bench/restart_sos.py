@@ -29,35 +29,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.alert_latency import registry  # noqa: E402
 from gateway.auth import create_token  # noqa: E402
 from gateway.broker import PrivateMosquitto, free_port  # noqa: E402
 from gateway.runtime import load_runtime  # noqa: E402
 from gateway.storage.schema import observations  # noqa: E402
-from tests.gateway_proc import GatewayProcess  # noqa: E402
+from tests.gateway_proc import GatewayProcess, follow_alerts  # noqa: E402
 from tests.homes import SITE, write_config  # noqa: E402
 from tests.mqtt_client import Publisher  # noqa: E402
 from tests.sip import PASSWORD, REALM, USER, Centre, Kamailio  # noqa: E402
 
 SECRET = "test-secret-not-for-production"
-
-
-def registry(n: int) -> dict[str, object]:
-    residents = [{
-        "id": f"r-{i}", "name": f"Bench {i}", "unit": "u", "consent": ["motion", "sos"],
-        "devices": [
-            {"id": f"alarm-{i}", "profile": "tillsyn.native",
-             "source": f"tillsyn/v1/{SITE}/alarm-{i}", "room": "hall"},
-            {"id": f"pir-{i}", "profile": "zigbee2mqtt.occupancy",
-             "source": f"zigbee2mqtt/pir-{i}", "room": "kitchen"}]} for i in range(n)]
-    return {"units": [{"id": "u", "name": "Bench"}],
-            "staff": [{"id": "s-admin", "name": "Admin", "role": "admin"}],
-            "residents": residents}
 
 
 def fill(cfg: Path, rows: int, residents: int) -> float:
@@ -132,18 +119,12 @@ def main() -> None:
     raised: dict[str, float] = {}
     sent: dict[str, float] = {}
 
+    def on_event(e: dict[str, Any]) -> None:
+        if e["transition"] == "raised" and e["alert"]["kind"] == "sos":
+            raised.setdefault(e["alert"]["resident_id"], time.time())
+
     def listen() -> None:
-        ticket = httpx.post(base + "/api/auth/stream-ticket", headers=auth).json()["ticket"]
-        try:
-            with httpx.stream("GET", f"{base}/api/alerts/stream?ticket={ticket}",
-                              timeout=httpx.Timeout(10, read=600)) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        e: dict[str, Any] = json.loads(line[6:])
-                        if e["transition"] == "raised" and e["alert"]["kind"] == "sos":
-                            raised.setdefault(e["alert"]["resident_id"], time.time())
-        except httpx.HTTPError:
-            pass
+        follow_alerts(base, auth, on_event, read_s=600)
 
     try:
         t_start = time.monotonic()

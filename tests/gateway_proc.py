@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.support import wait_for
 
@@ -24,6 +27,22 @@ def health(api_port: int, timeout: float = 1.0) -> dict[str, Any]:
         return dict(json.loads(exc.read()))
     except OSError:
         return {}
+
+
+def follow_alerts(base: str, auth: dict[str, str], on_event: Callable[[dict[str, Any]], None],
+                  read_s: float = 120) -> None:
+    """Follow the board's alert stream as the board does (a stream ticket, then
+    /api/alerts/stream), calling `on_event` with each event as it arrives, until the
+    gateway ends the stream."""
+    ticket = httpx.post(base + "/api/auth/stream-ticket", headers=auth).json()["ticket"]
+    try:
+        with httpx.stream("GET", f"{base}/api/alerts/stream?ticket={ticket}",
+                          timeout=httpx.Timeout(10, read=read_s)) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: "):
+                    on_event(json.loads(line[6:]))
+    except httpx.HTTPError:
+        pass  # the gateway stopped
 
 
 class GatewayProcess:

@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from gateway.auth import create_token
 from gateway.runtime import load_runtime
 from gateway.storage.schema import observations
-from tests.gateway_proc import GatewayProcess
+from tests.gateway_proc import GatewayProcess, follow_alerts
 from tests.homes import SITE, registry, write_config
 from tests.mqtt_client import Publisher
 from tests.support import Mosquitto, free_port, wait_for
@@ -67,15 +67,7 @@ def test_sos_during_a_large_rebuild_is_on_the_board_at_once(mosquitto: Mosquitto
     events: list[tuple[float, dict[str, Any]]] = []
 
     def listen() -> None:
-        ticket = httpx.post(base + "/api/auth/stream-ticket", headers=auth).json()["ticket"]
-        try:
-            with httpx.stream("GET", f"{base}/api/alerts/stream?ticket={ticket}",
-                              timeout=httpx.Timeout(10, read=120)) as r:
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        events.append((time.monotonic(), json.loads(line[6:])))
-        except httpx.HTTPError:
-            pass  # the gateway stops at the end of the test
+        follow_alerts(base, auth, lambda e: events.append((time.monotonic(), e)))
 
     try:
         gw.start()  # returns once MQTT is connected; the rebuild runs meanwhile
