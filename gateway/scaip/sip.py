@@ -10,6 +10,7 @@ Authentication challenges (401/407) are answered by PJSIP from the account's cre
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -250,8 +251,9 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(text).split())[:300] or type(exc).__name__
 
 
+@functools.cache
 def _account_class() -> Any:
-    """pjsua2.Account with our callbacks (built lazily: pjsua2 is optional)."""
+    """pjsua2.Account with our callbacks (built once, lazily: pjsua2 is optional)."""
     pj = _pj()
 
     class Account(pj.Account):  # type: ignore[misc,name-defined]

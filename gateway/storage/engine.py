@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +81,8 @@ class WalCheckpointer:
 
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int, int]:
         """One checkpoint: (busy, log pages, pages copied), as SQLite reports it."""
-        with self.engine.connect() as conn:
-            if self.gate is not None:
-                with self.gate:
-                    row = conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})").one()
-            else:
-                row = conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})").one()
+        with self.engine.connect() as conn, self.gate or nullcontext():
+            row = conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})").one()
         self.rounds += 1
         return int(row[0]), int(row[1]), int(row[2])
 
