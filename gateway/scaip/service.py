@@ -153,12 +153,14 @@ class ScaipService:
     def step(self) -> None:
         """One round: answers in, new steps to the outbox, due messages and heartbeats out."""
         self.rounds += 1
+        answers = 0
         while True:
             try:
                 self._handle(self._results.get_nowait())
             except queue.Empty:
                 break
-        self.collect()
+            answers += 1
+        added = self.collect()
         now = time.monotonic()
         for cid, st in self.state.items():
             for ref, deadline in list(st.in_flight.items()):
@@ -173,7 +175,8 @@ class ScaipService:
                 self._heartbeat_done(cid, False, "no answer")
         self.send_due()
         self.heartbeats()
-        self._gauges()
+        if added or answers or self.rounds == 1:  # what waits changes only with these
+            self._gauges()
 
     def _init_cursors(self) -> None:
         with self.store.engine.begin() as conn:
